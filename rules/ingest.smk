@@ -1,0 +1,22 @@
+# Stage 1: ingest.  One dataset part (train or test) into the canonical
+# features artifact: generated (the embedded synthetic set) or read from the
+# user's files, validated, normalised.
+
+
+rule ingest:
+    output:
+        features=directory(f"{RESULTS}/{{dataset}}/{{part}}/features.zarr"),
+        manifest=f"{RESULTS}/{{dataset}}/{{part}}/manifest.json",
+    params:
+        dataset=lambda wc: as_json(config["datasets"][wc.dataset]),
+    log:
+        f"{RESULTS}/{{dataset}}/{{part}}/ingest.log",
+    benchmark:
+        f"{RESULTS}/{{dataset}}/{{part}}/ingest.benchmark.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    shell:
+        FACECLUSTER + " ingest --dataset {params.dataset:q} --part {wildcards.part}"
+        " --out {output.features} --manifest {output.manifest} --log {log}"

@@ -1,0 +1,46 @@
+# Scores: every method's clusters against the test labels, and one summary
+# table across every dataset and experiment.
+
+
+rule metrics:
+    input:
+        clusters="{leaf}/clusters.h5",
+        features=lambda wc: PLAN.features(*Path(wc.leaf).relative_to(RESULTS).parts[:2]),
+    output:
+        metrics="{leaf}/metrics.json",
+    log:
+        "{leaf}/metrics.log",
+    benchmark:
+        "{leaf}/metrics.benchmark.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    shell:
+        FACECLUSTER + " metrics --clusters {input.clusters} --features {input.features}"
+        " --out {output.metrics} --log {log}"
+
+
+rule summary:
+    input:
+        [r.metrics for r in PLAN.outcomes],
+    output:
+        tsv=PLAN.summary_tsv,
+        md=PLAN.summary_md,
+    params:
+        entries=as_json([
+            {"dataset": r.dataset, "experiment": r.experiment, "method": r.method,
+             "params": r.params, "metrics": r.metrics}
+            for r in PLAN.outcomes
+        ]),
+    log:
+        f"{RESULTS}/summary.log",
+    benchmark:
+        f"{RESULTS}/summary.benchmark.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    shell:
+        FACECLUSTER + " summary --entries {params.entries:q} --tsv {output.tsv} --md {output.md}"
+        " --log {log} > /dev/null"

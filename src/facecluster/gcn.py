@@ -1,0 +1,242 @@
+"""The Ada-NETS GCN (Eq. 8-9): graph embedding learned with a hinge loss on identities.
+
+    F1 = σ(Â F W1),  F2 = σ(Â F1 W2),  out = normalise(PReLU(F2 W3))
+
+with Â = D̃⁻¹(A + I) the degree-normalised adjacency of the built graph (the
+graph artifact already holds the self loops) and σ = ReLU.  Training minimises
+L = L_neg + λ·L_pos on sampled vertex batches, L_pos = mean over same-label pairs
+of [β1 − y]+, L_neg = mean over different-label pairs of [β2 + y]+, y the cosine
+of the outputs (β1 = 0.9, β2 = 1.0, λ = 1; SGD lr 0.1 cosine, momentum 0.9,
+weight decay 1e-5).
+
+Because F is fixed, the first layer's aggregation Â F is computed once; a batch
+then needs only its vertices' one-hop neighbourhood, and the result is exact
+(no neighbour sampling).  A batch is ``groups`` random seed vertices each with up
+to ``per_group`` of its graph neighbours, so it holds positive pairs, and hard
+negatives from the neighbourhood.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from torch import nn
+
+from .progress import Progress, log
+
+DEFAULTS = {
+    "hidden": 512,          # width of both GCN layers and the FC layer (reference: 512)
+    "steps": 1500,
+    "groups": 16,           # seed vertices per batch
+    "per_group": 32,        # graph neighbours drawn per seed
+    "lr": 0.1,
+    "momentum": 0.9,
+    "weight_decay": 1e-5,
+    "beta1": 0.9,           # positive margin β1
+    "beta2": 1.0,           # negative margin β2
+    "lam": 1.0,             # λ, weight of L_pos
+    "hardest_negative": False,  # reference code: only the hardest negative per vertex
+    "max_seconds": 0,       # stop training after this long (0: no limit)
+    "log_every": 100,
+}
+
+
+def gcn_config(**overrides) -> dict:
+    unknown = set(overrides) - set(DEFAULTS)
+    if unknown:
+        raise ValueError(f"unknown GCN parameters {sorted(unknown)}; known: {sorted(DEFAULTS)}")
+    cfg = {**DEFAULTS, **overrides}
+    for key in ("hidden", "steps", "groups", "per_group"):
+        if int(cfg[key]) < 1:
+            raise ValueError(f"GCN parameter {key} must be ≥ 1, got {cfg[key]}")
+    return cfg
+
+
+def pick_device(device: str = "auto") -> torch.device:
+    """CUDA when asked for or available under 'auto'; the CPU otherwise."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' requested but torch sees no GPU")
+    return torch.device(device)
+
+
+def normalised_adjacency(adj: sp.csr_matrix) -> sp.csr_matrix:
+    """Â = D⁻¹ A, rows summing to 1 (A is expected to hold its self loops)."""
+    deg = np.asarray(adj.sum(axis=1)).ravel()
+    inv = np.where(deg > 0, 1.0 / np.maximum(deg, 1e-12), 0.0).astype(np.float32)
+    return (sp.diags(inv) @ adj).astype(np.float32).tocsr()
+
+
+def _torch_csr(m: sp.csr_matrix, device) -> torch.Tensor:
+    return torch.sparse_csr_tensor(torch.from_numpy(m.indptr.astype(np.int64)),
+                                   torch.from_numpy(m.indices.astype(np.int64)),
+                                   torch.from_numpy(m.data.astype(np.float32)),
+                                   size=m.shape, device=device)
+
+
+class AdaNetsGCN(nn.Module):
+    """Two GCN layers, an FC layer with PReLU and L2 normalisation (Ada-NETS Eq. 8).
+
+    ``forward(agg_x, adj_rows)`` takes ``agg_x`` = (Â F) for the one-hop
+    neighbourhood of the batch and ``adj_rows`` = Â restricted to (batch rows,
+    neighbourhood columns) as a sparse tensor, and returns the batch's unit-length
+    embeddings.
+    """
+
+    def __init__(self, in_dim: int, hidden: int = 512):
+        super().__init__()
+        self.layer1 = nn.Linear(in_dim, hidden)
+        self.layer2 = nn.Linear(hidden, hidden)
+        self.fc = nn.Linear(hidden, hidden)
+        self.prelu = nn.PReLU(hidden)
+
+    def first_layer(self, agg_x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.layer1(agg_x))
+
+    def head(self, agg_h1: torch.Tensor) -> torch.Tensor:
+        h2 = torch.relu(self.layer2(agg_h1))
+        return nn.functional.normalize(self.prelu(self.fc(h2)), dim=1)
+
+    def forward(self, agg_x: torch.Tensor, adj_rows: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.sparse.mm(adj_rows, self.first_layer(agg_x)))
+
+
+def hinge_loss(emb: torch.Tensor, labels: torch.Tensor, beta1: float, beta2: float, lam: float,
+               hardest_negative: bool = False) -> tuple[torch.Tensor, dict]:
+    """Eq. 9: L_neg + λ·L_pos over the pairs of a batch."""
+    y = emb @ emb.T
+    same = labels[:, None] == labels[None, :]
+    eye = torch.eye(len(labels), dtype=torch.bool, device=emb.device)
+    pos = same & ~eye
+    neg = ~same
+    l_pos = torch.relu(beta1 - y[pos]).mean() if pos.any() else y.new_zeros(())
+    if not neg.any():
+        l_neg = y.new_zeros(())
+    elif hardest_negative:
+        masked = torch.where(neg, y, torch.full_like(y, -float("inf")))
+        hardest = masked.max(dim=1).values
+        l_neg = torch.relu(beta2 + hardest[neg.any(dim=1)]).mean()
+    else:
+        l_neg = torch.relu(beta2 + y[neg]).mean()
+    loss = l_neg + lam * l_pos
+    return loss, {"l_pos": float(l_pos), "l_neg": float(l_neg)}
+
+
+def _sample_batch(adj: sp.csr_matrix, labels: np.ndarray, groups: int, per_group: int,
+                  rng: np.random.Generator) -> np.ndarray:
+    n = adj.shape[0]
+    seeds = rng.choice(n, size=min(groups, n), replace=False)
+    picked = [seeds]
+    for s in seeds:
+        nbrs = adj.indices[adj.indptr[s]:adj.indptr[s + 1]]
+        if nbrs.size > per_group:
+            nbrs = rng.choice(nbrs, size=per_group, replace=False)
+        picked.append(nbrs)
+    return np.unique(np.concatenate(picked))
+
+
+def _neighbourhood(norm_adj: sp.csr_matrix, batch: np.ndarray) -> tuple[np.ndarray, sp.csr_matrix]:
+    """The batch's one-hop neighbourhood and Â[batch, neighbourhood]."""
+    rows = norm_adj[batch]
+    hood = np.unique(rows.indices)
+    return hood, rows[:, hood].tocsr()
+
+
+def train_gcn(features: np.ndarray, adj: sp.csr_matrix, labels: np.ndarray, config: dict,
+              seed: int = 0, device: str = "auto") -> tuple[dict, dict]:
+    """Train the GCN on a labeled graph; return (checkpoint, train_info)."""
+    cfg = gcn_config(**config)
+    dev = pick_device(device)
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    features = np.asarray(features, dtype=np.float32)
+    labels = np.asarray(labels)
+    norm_adj = normalised_adjacency(adj)
+    agg_x = norm_adj @ features  # Â F, shared by every step
+    model = AdaNetsGCN(features.shape[1], cfg["hidden"]).to(dev)
+    opt = torch.optim.SGD(model.parameters(), lr=cfg["lr"], momentum=cfg["momentum"],
+                          weight_decay=cfg["weight_decay"])
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg["steps"])
+    losses: list[float] = []
+    start = time.perf_counter()
+    progress = Progress(cfg["steps"], "GCN training steps", every=10.0)
+    step = 0
+    for step in range(1, cfg["steps"] + 1):
+        batch = _sample_batch(adj, labels, cfg["groups"], cfg["per_group"], rng)
+        hood, rows = _neighbourhood(norm_adj, batch)
+        x = torch.from_numpy(agg_x[hood]).to(dev)
+        emb = model(x, _torch_csr(rows, dev))
+        loss, parts = hinge_loss(emb, torch.from_numpy(labels[batch]).to(dev), cfg["beta1"],
+                                 cfg["beta2"], cfg["lam"], cfg["hardest_negative"])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        losses.append(float(loss))
+        if step % cfg["log_every"] == 0:
+            recent = float(np.mean(losses[-cfg["log_every"]:]))
+            log.info("GCN step %d: loss %.4f (pos %.4f, neg %.4f), lr %.4f", step, recent,
+                     parts["l_pos"], parts["l_neg"], sched.get_last_lr()[0])
+        progress.update()
+        if cfg["max_seconds"] and time.perf_counter() - start > cfg["max_seconds"]:
+            log.info("GCN training stopped by its %s s budget at step %d", cfg["max_seconds"], step)
+            break
+    info = {"steps": step, "seconds": round(time.perf_counter() - start, 2),
+            "loss_first": float(np.mean(losses[:20])), "loss_last": float(np.mean(losses[-20:])),
+            "losses": [round(v, 5) for v in losses[:: max(1, len(losses) // 200)]]}
+    checkpoint = {"state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
+                  "config": {**cfg, "in_dim": int(features.shape[1])}, "train_info": info}
+    return checkpoint, info
+
+
+def save_checkpoint(path, checkpoint: dict) -> None:
+    """Write atomically: a temporary file in the same folder, then a rename."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".gcn.", suffix=".partial", dir=folder)
+    os.close(fd)
+    try:
+        torch.save(checkpoint, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def load_checkpoint(path, device: str = "cpu") -> AdaNetsGCN:
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    cfg = ckpt["config"]
+    model = AdaNetsGCN(cfg["in_dim"], cfg["hidden"])
+    model.load_state_dict(ckpt["state_dict"])
+    return model.to(pick_device(device)).eval()
+
+
+@torch.inference_mode()
+def embed(model: AdaNetsGCN, features: np.ndarray, adj: sp.csr_matrix, block_size: int = 65536,
+          device: str = "auto") -> np.ndarray:
+    """The whole graph's embeddings (N, hidden) float32, computed in row blocks."""
+    dev = pick_device(device)
+    model = model.to(dev).eval()
+    norm_adj = normalised_adjacency(adj)
+    n = features.shape[0]
+    agg_x = norm_adj @ np.asarray(features, dtype=np.float32)
+    hidden = model.layer1.out_features
+    h1 = np.empty((n, hidden), dtype=np.float32)
+    progress = Progress(2 * n, "GCN embedding")
+    for start in range(0, n, block_size):
+        stop = min(n, start + block_size)
+        h1[start:stop] = model.first_layer(torch.from_numpy(agg_x[start:stop]).to(dev)).cpu().numpy()
+        progress.update(stop - start)
+    out = np.empty((n, hidden), dtype=np.float32)
+    for start in range(0, n, block_size):
+        stop = min(n, start + block_size)
+        agg_h1 = norm_adj[start:stop] @ h1
+        out[start:stop] = model.head(torch.from_numpy(agg_h1).to(dev)).cpu().numpy()
+        progress.update(stop - start)
+    return out

@@ -1,0 +1,186 @@
+"""The kNN graph: each item's k nearest neighbours by cosine similarity, with faiss.
+
+Features are L2-normalised, so inner product is cosine.  Small inputs are
+searched exactly (``IndexFlatIP``); large ones through an approximate index
+(IVF or HNSW) whose recall@k against exact search is measured on a random
+sample of queries and stored with the result.
+
+The artifact every method reads: ``ids`` int32 (N, k) and ``sims`` float32
+(N, k), each row sorted by decreasing similarity with the query itself first.
+Where an approximate index returns fewer than k neighbours, the row is padded
+with id -1 and similarity -1.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+from .progress import Progress, log
+
+INDEX_KINDS = ("auto", "exact", "ivf", "hnsw")
+
+
+def _faiss(threads: int):
+    import faiss
+
+    faiss.omp_set_num_threads(max(1, int(threads)))
+    return faiss
+
+
+def build_index(features: np.ndarray, index: str = "exact", *, nlist: int = 0, nprobe: int = 32,
+                hnsw_m: int = 32, ef_construction: int = 80, ef_search: int = 128,
+                train_size: int = 0, seed: int = 0, threads: int = 1):
+    """A faiss inner-product index over ``features`` (N×D float32, unit rows).
+
+    ``nlist = 0`` picks about 4·sqrt(N) inverted lists; ``train_size = 0`` trains IVF
+    on 64 points per list (at least all of N when smaller).
+    """
+    faiss = _faiss(threads)
+    n, d = features.shape
+    if index == "exact":
+        idx = faiss.IndexFlatIP(d)
+    elif index == "ivf":
+        nlist = nlist or max(1, int(4 * math.sqrt(n)))
+        nlist = min(nlist, max(1, n // 39))  # faiss wants ≥ 39 training points per centroid
+        quantizer = faiss.IndexFlatIP(d)
+        idx = faiss.IndexIVFFlat(quantizer, d, nlist, faiss.METRIC_INNER_PRODUCT)
+        m = min(n, train_size or 64 * nlist)
+        rng = np.random.default_rng(seed)
+        sample = features[np.sort(rng.choice(n, size=m, replace=False))] if m < n else features
+        t0 = time.perf_counter()
+        idx.train(np.ascontiguousarray(sample, dtype=np.float32))
+        log.info("ivf: trained %d lists on %d points in %.1f s", nlist, m, time.perf_counter() - t0)
+        idx.nprobe = min(nprobe, nlist)
+    elif index == "hnsw":
+        idx = faiss.IndexHNSWFlat(d, hnsw_m, faiss.METRIC_INNER_PRODUCT)
+        idx.hnsw.efConstruction = ef_construction
+        idx.hnsw.efSearch = ef_search
+    else:
+        raise ValueError(f"unknown kNN index {index!r}; expected one of {INDEX_KINDS[1:]}")
+    t0 = time.perf_counter()
+    block = 65536
+    progress = Progress(n, f"{index}: adding vectors")
+    for start in range(0, n, block):
+        stop = min(n, start + block)
+        idx.add(np.ascontiguousarray(features[start:stop], dtype=np.float32))
+        progress.update(stop - start)
+    log.info("%s index over %d×%d built in %.1f s", index, n, d, time.perf_counter() - t0)
+    return idx
+
+
+def search_blocks(index, queries: np.ndarray, k: int, block_size: int = 4096,
+                  what: str = "kNN search") -> tuple[np.ndarray, np.ndarray]:
+    """Search ``queries`` against ``index`` in blocks: memory stays O(block_size·k)."""
+    n = queries.shape[0]
+    ids = np.empty((n, k), dtype=np.int32)
+    sims = np.empty((n, k), dtype=np.float32)
+    progress = Progress(n, what)
+    for start in range(0, n, block_size):
+        stop = min(n, start + block_size)
+        s, i = index.search(np.ascontiguousarray(queries[start:stop], dtype=np.float32), k)
+        ids[start:stop] = i
+        sims[start:stop] = s
+        progress.update(stop - start)
+    return ids, sims
+
+
+def put_self_first(ids: np.ndarray, sims: np.ndarray, features: np.ndarray,
+                   query_ids: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Make each row start with its query, keeping the others in order.
+
+    Exact duplicates or an approximate index can place the query later or drop
+    it; it is moved (or inserted, dropping the last neighbour) to the front,
+    with its similarity to itself.  Padding (-1) is moved to the end.
+    """
+    n, k = ids.shape
+    query_ids = np.arange(n, dtype=np.int64) if query_ids is None else np.asarray(query_ids)
+    is_self = ids == query_ids[:, None]
+    has_self = is_self.any(axis=1)
+    missing = np.flatnonzero(~has_self)
+    if missing.size:
+        # Insert self at the front: shift the row right by one.
+        ids[missing, 1:] = ids[missing, :-1].copy()
+        sims[missing, 1:] = sims[missing, :-1].copy()
+        ids[missing, 0] = query_ids[missing]
+        is_self = ids == query_ids[:, None]
+    # Stable sort by the key (self: 0, neighbour: 1, padding: 2) keeps the similarity order.
+    key = np.where(is_self, 0, np.where(ids < 0, 2, 1)).astype(np.int8)
+    # Drop repeated self entries (duplicates of the query id) to padding.
+    dup_self = is_self & (np.cumsum(is_self, axis=1) > 1)
+    key[dup_self] = 2
+    order = np.argsort(key, axis=1, kind="stable")
+    ids = np.take_along_axis(ids, order, axis=1)
+    sims = np.take_along_axis(sims, order, axis=1)
+    key = np.take_along_axis(key, order, axis=1)
+    ids[key == 2] = -1
+    sims[key == 2] = -1.0
+    q = features[query_ids]
+    sims[:, 0] = np.einsum("ij,ij->i", q, q)
+    return ids, sims
+
+
+def recall_at_k(approx_ids: np.ndarray, exact_ids: np.ndarray) -> float:
+    """Mean fraction of each query's exact k neighbours that the approximate list holds."""
+    k = exact_ids.shape[1]
+    hits = 0
+    for a, e in zip(approx_ids, exact_ids):
+        hits += np.intersect1d(a[a >= 0], e[e >= 0], assume_unique=False).size
+    return hits / (k * exact_ids.shape[0])
+
+
+def knn_graph(features: np.ndarray, k: int, index: str = "auto", *, exact_max_n: int = 20000,
+              nlist: int = 0, nprobe: int = 32, hnsw_m: int = 32, ef_construction: int = 80,
+              ef_search: int = 128, train_size: int = 0, block_size: int = 4096,
+              recall_sample: int = 1000, seed: int = 0, threads: int = 1
+              ) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Each row's k nearest neighbours (self first): ``(ids, sims, meta)``.
+
+    ``index='auto'`` searches exactly up to ``exact_max_n`` items and with IVF
+    beyond.  For an approximate index, ``meta['recall_at_k']`` is recall@k
+    against exact search on ``recall_sample`` random queries.
+    """
+    features = np.ascontiguousarray(features, dtype=np.float32)
+    n = features.shape[0]
+    if n == 0:
+        raise ValueError("kNN over an empty feature set")
+    if k < 1:
+        raise ValueError(f"k must be ≥ 1, got {k}")
+    if index not in INDEX_KINDS:
+        raise ValueError(f"unknown kNN index {index!r}; expected one of {INDEX_KINDS}")
+    k_eff = min(k, n)
+    if k_eff < k:
+        log.warning("only %d items: k lowered from %d to %d", n, k, k_eff)
+    kind = index if index != "auto" else ("exact" if n <= exact_max_n else "ivf")
+    t0 = time.perf_counter()
+    idx = build_index(features, kind, nlist=nlist, nprobe=nprobe, hnsw_m=hnsw_m,
+                      ef_construction=ef_construction, ef_search=ef_search,
+                      train_size=train_size, seed=seed, threads=threads)
+    build_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    ids, sims = search_blocks(idx, features, k_eff, block_size, f"{kind} kNN search")
+    search_s = time.perf_counter() - t0
+    ids, sims = put_self_first(ids, sims, features)
+    meta = {"k": k_eff, "n": n, "dim": int(features.shape[1]), "index": kind,
+            "build_seconds": round(build_s, 3), "search_seconds": round(search_s, 3)}
+    if kind == "ivf":
+        meta.update(nlist=int(idx.nlist), nprobe=int(idx.nprobe))
+    if kind == "hnsw":
+        meta.update(hnsw_m=hnsw_m, ef_construction=ef_construction, ef_search=ef_search)
+    if kind == "exact":
+        meta["recall_at_k"] = 1.0
+    elif recall_sample > 0:
+        rng = np.random.default_rng(seed + 1)
+        m = min(n, recall_sample)
+        sample = np.sort(rng.choice(n, size=m, replace=False))
+        exact = build_index(features, "exact", threads=threads)
+        exact_ids, exact_sims = search_blocks(exact, features[sample], k_eff, block_size,
+                                              "exact search for recall")
+        exact_ids, _ = put_self_first(exact_ids, exact_sims, features, sample)
+        meta["recall_at_k"] = round(recall_at_k(ids[sample], exact_ids), 5)
+        meta["recall_sample"] = m
+        log.info("recall@%d of the %s index on %d queries: %.4f", k_eff, kind, m,
+                 meta["recall_at_k"])
+    return ids, sims, meta

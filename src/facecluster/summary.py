@@ -1,0 +1,65 @@
+"""One table across every dataset and experiment, as TSV and Markdown."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from . import io
+
+# (column, metrics key, format); percentages as the papers print them.
+COLUMNS = [
+    ("F_P", "pairwise_f", "pct"),
+    ("P_P", "pairwise_precision", "pct"),
+    ("R_P", "pairwise_recall", "pct"),
+    ("F_B", "bcubed_f", "pct"),
+    ("P_B", "bcubed_precision", "pct"),
+    ("R_B", "bcubed_recall", "pct"),
+    ("NMI", "nmi", "pct"),
+    ("clusters", "n_clusters", "int"),
+    ("singletons", "n_singletons", "int"),
+    ("classes", "n_true_classes", "int"),
+    ("N", "n_items", "int"),
+]
+
+
+def summary_rows(entries: list[dict]) -> list[dict]:
+    """Read each entry's metrics JSON; one row per (dataset, experiment)."""
+    rows = []
+    for entry in entries:
+        scores = io.read_json(entry["metrics"])
+        row = {"dataset": entry["dataset"], "experiment": entry["experiment"],
+               "method": entry["method"],
+               "params": " ".join(f"{k}={v}" for k, v in entry.get("params", {}).items())}
+        for column, key, _ in COLUMNS:
+            row[column] = scores.get(key)
+        rows.append(row)
+    return rows
+
+
+def _cell(value, kind: str) -> str:
+    if value is None:
+        return "-"
+    if kind == "pct":
+        return f"{100.0 * value:.2f}"
+    return str(int(value))
+
+
+def format_table(rows: list[dict]) -> tuple[str, str]:
+    """(TSV text, Markdown text) of the rows."""
+    head = ["dataset", "experiment", "method", "params"] + [c for c, _, _ in COLUMNS]
+    body = [[r["dataset"], r["experiment"], r["method"], r["params"]]
+            + [_cell(r[c], kind) for c, _, kind in COLUMNS] for r in rows]
+    tsv = "\n".join("\t".join(line) for line in [head] + body) + "\n"
+    md_lines = ["| " + " | ".join(head) + " |",
+                "|" + "|".join("---" if i < 4 else "---:" for i in range(len(head))) + "|"]
+    md_lines += ["| " + " | ".join(line) + " |" for line in body]
+    return tsv, "\n".join(md_lines) + "\n"
+
+
+def write_summary(rows: list[dict], tsv_path: str | Path, md_path: str | Path) -> str:
+    """Write both tables atomically; return the Markdown one."""
+    tsv, md = format_table(rows)
+    for path, text in ((tsv_path, tsv), (md_path, md)):
+        with io.atomic_path(path) as tmp:
+            Path(tmp).write_text(text)
+    return md

@@ -1,0 +1,30 @@
+import numpy as np
+
+from facecluster.baseline import components_from_edges, knn_threshold_clusters
+
+
+def test_hand_made_threshold_components():
+    # 0-1 similar, 1-2 similar only from 2's side, 3 alone, 4-5 below threshold.
+    ids = np.array([[0, 1, 2], [1, 0, 3], [2, 1, 0], [3, 4, 0], [4, 5, 3], [5, 4, 2]], dtype=np.int32)
+    sims = np.array([[1, .9, .3], [1, .9, .2], [1, .8, .1], [1, .4, .1], [1, .5, .4], [1, .5, .0]],
+                    dtype=np.float32)
+    labels = knn_threshold_clusters(ids, sims, threshold=0.7)
+    np.testing.assert_array_equal(labels, [0, 0, 0, 1, 2, 3])
+    np.testing.assert_array_equal(knn_threshold_clusters(ids, sims, 0.45), [0, 0, 0, 1, 2, 2])
+    np.testing.assert_array_equal(knn_threshold_clusters(ids, sims, 1.01), np.arange(6))
+
+
+def test_padding_is_ignored():
+    ids = np.array([[0, -1], [1, 0]], dtype=np.int32)
+    sims = np.array([[1, -1], [1, .9]], dtype=np.float32)
+    np.testing.assert_array_equal(knn_threshold_clusters(ids, sims, -2.0), [0, 0])
+
+
+def test_labels_do_not_depend_on_edge_order():
+    rng = np.random.default_rng(3)
+    rows, cols = rng.integers(0, 40, 30), rng.integers(0, 40, 30)
+    perm = rng.permutation(30)
+    a = components_from_edges(40, rows, cols)
+    b = components_from_edges(40, cols[perm], rows[perm])
+    np.testing.assert_array_equal(a, b)
+    assert a[0] == 0 and set(np.unique(a)) == set(range(a.max() + 1))

@@ -1,0 +1,72 @@
+import numpy as np
+import pytest
+
+from facecluster.knn import knn_graph, put_self_first, recall_at_k
+
+from conftest import unit_rows
+
+
+def brute_force(x, k):
+    sims = x @ x.T
+    np.fill_diagonal(sims, np.inf)  # self first, as the artifact promises
+    order = np.argsort(-sims, axis=1, kind="stable")[:, :k]
+    return order, np.take_along_axis(x @ x.T, order, axis=1)
+
+
+def test_exact_equals_brute_force(clustered):
+    x, _ = clustered
+    ids, sims, meta = knn_graph(x, k=10, index="exact")
+    ref_ids, ref_sims = brute_force(x, 10)
+    assert ids.dtype == np.int32 and sims.dtype == np.float32
+    assert ids.shape == (300, 10)
+    np.testing.assert_array_equal(ids[:, 0], np.arange(300))
+    np.testing.assert_allclose(sims, ref_sims, atol=1e-5)
+    # Ids agree wherever similarities are not tied.
+    untied = np.abs(np.diff(ref_sims, axis=1)) > 1e-5
+    same = ids == ref_ids
+    assert same[:, 1:][untied & np.roll(untied, 1, axis=1)].all()
+    assert meta["index"] == "exact" and meta["recall_at_k"] == 1.0
+    assert (np.diff(sims[:, 1:], axis=1) <= 1e-6).all(), "rows sorted by decreasing similarity"
+
+
+def test_duplicates_keep_self_first():
+    rng = np.random.default_rng(0)
+    x = unit_rows(rng.normal(size=(50, 8)))
+    x = np.vstack([x, x[:10]])  # rows 50..59 duplicate rows 0..9
+    ids, sims, _ = knn_graph(x, k=5, index="exact")
+    np.testing.assert_array_equal(ids[:, 0], np.arange(60))
+    assert set(ids[:10, 1]) == set(range(50, 60)) or (ids[:10, 1] == np.arange(50, 60)).all()
+    for row in ids:
+        assert len(set(row)) == len(row), "no id twice in a row"
+
+
+def test_put_self_first_inserts_missing_query():
+    x = unit_rows(np.eye(4, dtype=np.float32) + 0.1)
+    ids = np.array([[1, 2, 3], [1, 0, 2], [2, 0, -1], [0, 1, 2]], dtype=np.int32)
+    sims = np.array([[.9, .8, .7], [.95, .9, .8], [.99, .5, -1], [.6, .5, .4]], dtype=np.float32)
+    out_ids, out_sims = put_self_first(ids.copy(), sims.copy(), x)
+    np.testing.assert_array_equal(out_ids, [[0, 1, 2], [1, 0, 2], [2, 0, -1], [3, 0, 1]])
+    np.testing.assert_allclose(out_sims[:, 0], 1.0, atol=1e-6)
+    np.testing.assert_allclose(out_sims[0, 1:], [.9, .8])
+    assert out_sims[2, 2] == -1.0
+
+
+def test_recall_at_k():
+    exact = np.array([[0, 1, 2, 3], [1, 0, 2, 3]])
+    approx = np.array([[0, 1, 5, -1], [1, 3, 2, 0]])
+    assert recall_at_k(approx, exact) == pytest.approx((2 + 4) / 8)
+
+
+@pytest.mark.parametrize("index", ["ivf", "hnsw"])
+def test_approximate_index_measures_recall(clustered, index):
+    x, _ = clustered
+    ids, sims, meta = knn_graph(x, k=10, index=index, nlist=8, nprobe=8, recall_sample=100)
+    np.testing.assert_array_equal(ids[:, 0], np.arange(300))
+    assert meta["index"] == index
+    assert 0.9 <= meta["recall_at_k"] <= 1.0  # all lists probed / tiny graph: near exact
+
+
+def test_k_larger_than_n_is_capped():
+    x = unit_rows(np.random.default_rng(1).normal(size=(5, 4)))
+    ids, _, meta = knn_graph(x, k=80, index="exact")
+    assert ids.shape == (5, 5) and meta["k"] == 5

@@ -1,0 +1,130 @@
+"""The workflow end to end on the tiny dataset, through the real snakemake command."""
+
+import csv
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import REPO
+
+pytestmark = pytest.mark.slow
+
+
+def snakemake(workdir: Path, *args: str, configs: tuple[Path, ...] = (),
+              check: bool = True) -> subprocess.CompletedProcess:
+    """Run snakemake on the tiny config (plus ``configs`` merged over it) in ``workdir``."""
+    cmd = ["snakemake", *args, "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--cores", "2",
+           "--configfile", str(REPO / "config" / "tiny.yaml"), *map(str, configs)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}")
+    return proc
+
+
+def scheduled_rules(output: str) -> dict[str, int]:
+    """The 'Job stats' table of a (dry) run: rule name -> job count."""
+    stats = output.split("Job stats:", 1)[1]
+    rows = re.findall(r"^(\w+)\s+(\d+)\s*$", stats, flags=re.M)
+    return {rule: int(n) for rule, n in rows if rule != "total"}
+
+
+def write_config(path: Path, data: dict) -> Path:
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("tiny")
+    proc = snakemake(workdir, "all")
+    return workdir, proc
+
+
+def test_all_builds_summary_and_prints_it(tiny_run):
+    workdir, proc = tiny_run
+    results = workdir / "results"
+    rows = list(csv.DictReader(open(results / "summary.tsv"), delimiter="\t"))
+    assert [(r["dataset"], r["experiment"]) for r in rows] == [("tiny", "knn-threshold")]
+    f_p, f_b = float(rows[0]["F_P"]), float(rows[0]["F_B"])
+    assert 0 < f_p <= 100 and 0 < f_b <= 100
+    assert "| tiny | knn-threshold |" in proc.stdout, "the summary table is printed at the end"
+
+
+def test_every_rule_logs_and_benchmarks(tiny_run):
+    workdir, _ = tiny_run
+    results = workdir / "results"
+    for stage in ("ingest", "knn", "clusters", "metrics"):
+        logs = list(results.rglob(f"{stage}.log"))
+        benches = list(results.rglob(f"{stage}.benchmark.tsv"))
+        assert logs and benches, stage
+        header = benches[0].read_text().splitlines()[0].split("\t")
+        assert "s" in header and "max_rss" in header
+    assert "done in" in next(results.rglob("knn.log")).read_text()
+
+
+def test_artifacts_are_consistent(tiny_run):
+    workdir, _ = tiny_run
+    from facecluster import io
+
+    results = workdir / "results" / "tiny" / "test"
+    manifest = json.loads((results / "manifest.json").read_text())
+    knn_file = next(results.rglob("knn.h5"))
+    graph = io.read_arrays(knn_file)
+    assert graph["ids"].shape == (manifest["n"], 30)
+    table = next(results.rglob("clusters.tsv")).read_text().splitlines()
+    assert table[0] == "index\tcluster" and len(table) == manifest["n"] + 1
+    metrics = json.loads(next(results.rglob("metrics.json")).read_text())
+    assert metrics["n_items"] == manifest["n"]
+    assert not list(workdir.rglob("*.partial")), "no temporary left behind"
+
+
+def test_changing_threshold_reschedules_only_baseline_and_metrics(tiny_run, tmp_path):
+    workdir, _ = tiny_run
+    override = write_config(tmp_path / "thr.yaml", {
+        "experiments": {"knn-threshold": {"method": "knn_threshold", "threshold": 0.45}}})
+    proc = snakemake(workdir, "all", "-n", configs=(override,))
+    assert scheduled_rules(proc.stdout) == {"knn_threshold": 1, "metrics": 1, "summary": 1, "all": 1}
+
+
+def test_nothing_to_do_after_a_run(tiny_run):
+    workdir, _ = tiny_run
+    proc = snakemake(workdir, "all", "-n")
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+
+
+def test_bad_config_is_refused_before_work(tmp_path):
+    bad = write_config(tmp_path / "bad.yaml", {
+        "experiments": {"knn-threshold": {"method": "knn_threshold", "threshold": "high"}}})
+    proc = snakemake(tmp_path, "all", configs=(bad,), check=False)
+    assert proc.returncode != 0
+    assert "threshold" in proc.stderr and "'high' is not of type 'number'" in proc.stderr
+    assert not (tmp_path / "results").exists()
+
+
+def test_missing_input_file_is_named(tmp_path):
+    cfg = write_config(tmp_path / "missing.yaml", {
+        "datasets": {"mine": {"input": {"path": str(tmp_path / "nope.npy")}}},
+        "run": {"datasets": ["mine"]}})
+    proc = snakemake(tmp_path, "all", configs=(cfg,), check=False)
+    assert proc.returncode != 0
+    assert "nope.npy does not exist" in proc.stderr
+    assert not (tmp_path / "results").exists()
+
+
+def test_lfw_runs_by_config_alone(shared_data, tmp_path):
+    cfg = write_config(tmp_path / "lfw.yaml", {
+        "datasets": {"lfw-dlib": {
+            "input": {"path": str(shared_data / "lfw_dlib128_dev.npz"), "features_key": "X",
+                      "labels_key": "y", "ids_key": "fname"},
+            "normalise": "center_l2"}},
+        "run": {"datasets": ["lfw-dlib"]}})
+    snakemake(tmp_path, "all", configs=(cfg,))
+    rows = list(csv.DictReader(open(tmp_path / "results" / "summary.tsv"), delimiter="\t"))
+    assert rows[0]["dataset"] == "lfw-dlib" and int(rows[0]["N"]) == 7171
+    assert float(rows[0]["F_B"]) > 50
+    table = next((tmp_path / "results").rglob("clusters.tsv")).read_text().splitlines()
+    assert table[0] == "index\tid\tcluster" and ".jpg" in table[1]
