@@ -73,11 +73,13 @@ def normalised_adjacency(adj: sp.csr_matrix) -> sp.csr_matrix:
     return (sp.diags(inv) @ adj).astype(np.float32).tocsr()
 
 
-def _torch_csr(m: sp.csr_matrix, device) -> torch.Tensor:
-    return torch.sparse_csr_tensor(torch.from_numpy(m.indptr.astype(np.int64)),
-                                   torch.from_numpy(m.indices.astype(np.int64)),
-                                   torch.from_numpy(m.data.astype(np.float32)),
-                                   size=m.shape, device=device)
+def _torch_sparse(m: sp.csr_matrix, device) -> torch.Tensor:
+    """A scipy matrix as a torch COO tensor (COO: stable API, gradients to the dense side)."""
+    coo = m.tocoo()
+    index = torch.from_numpy(np.vstack([coo.row, coo.col]).astype(np.int64))
+    return torch.sparse_coo_tensor(index, torch.from_numpy(coo.data.astype(np.float32)),
+                                   size=m.shape, device=device, is_coalesced=True,
+                                   check_invariants=False)
 
 
 class AdaNetsGCN(nn.Module):
@@ -125,7 +127,7 @@ def hinge_loss(emb: torch.Tensor, labels: torch.Tensor, beta1: float, beta2: flo
     else:
         l_neg = torch.relu(beta2 + y[neg]).mean()
     loss = l_neg + lam * l_pos
-    return loss, {"l_pos": float(l_pos), "l_neg": float(l_neg)}
+    return loss, {"l_pos": float(l_pos.detach()), "l_neg": float(l_neg.detach())}
 
 
 def _sample_batch(adj: sp.csr_matrix, labels: np.ndarray, groups: int, per_group: int,
@@ -171,14 +173,14 @@ def train_gcn(features: np.ndarray, adj: sp.csr_matrix, labels: np.ndarray, conf
         batch = _sample_batch(adj, labels, cfg["groups"], cfg["per_group"], rng)
         hood, rows = _neighbourhood(norm_adj, batch)
         x = torch.from_numpy(agg_x[hood]).to(dev)
-        emb = model(x, _torch_csr(rows, dev))
+        emb = model(x, _torch_sparse(rows, dev))
         loss, parts = hinge_loss(emb, torch.from_numpy(labels[batch]).to(dev), cfg["beta1"],
                                  cfg["beta2"], cfg["lam"], cfg["hardest_negative"])
         opt.zero_grad()
         loss.backward()
         opt.step()
         sched.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
         if step % cfg["log_every"] == 0:
             recent = float(np.mean(losses[-cfg["log_every"]:]))
             log.info("GCN step %d: loss %.4f (pos %.4f, neg %.4f), lr %.4f", step, recent,
