@@ -25,6 +25,7 @@ include: "rules/common.smk"
 include: "rules/ingest.smk"
 include: "rules/knn.smk"
 include: "rules/baseline.smk"
+include: "rules/adanets.smk"
 include: "rules/metrics.smk"
 
 

@@ -24,13 +24,14 @@ rule metrics:
 rule summary:
     input:
         [r.metrics for r in PLAN.outcomes],
+        [r.graph for r in PLAN.outcomes if r.graph],
     output:
         tsv=PLAN.summary_tsv,
         md=PLAN.summary_md,
     params:
         entries=as_json([
             {"dataset": r.dataset, "experiment": r.experiment, "method": r.method,
-             "params": r.params, "metrics": r.metrics}
+             "params": r.params, "metrics": r.metrics, "graph": r.graph}
             for r in PLAN.outcomes
         ]),
     log:

@@ -9,22 +9,27 @@ from facecluster.knn import knn_graph
 def _graph(clustered):
     x, labels = clustered
     ids, _, _ = knn_graph(x, k=8, index="exact")
-    return x, labels, knn_graph_adjacency(ids, 8)
+    return x, labels, knn_graph_adjacency(ids, 8), ids
 
 
 def test_loss_decreases_with_fixed_seed(clustered):
-    x, labels, adj = _graph(clustered)
+    x, labels, adj, ids = _graph(clustered)
     cfg = {"steps": 150, "hidden": 32, "groups": 8, "per_group": 16, "log_every": 50}
-    _, info = gcn.train_gcn(x, adj, labels, cfg, seed=0, device="cpu")
+    _, info = gcn.train_gcn(x, adj, labels, cfg, seed=0, device="cpu", candidates=ids)
     assert info["loss_last"] < 0.8 * info["loss_first"]
-    _, again = gcn.train_gcn(x, adj, labels, cfg, seed=0, device="cpu")
+    _, again = gcn.train_gcn(x, adj, labels, cfg, seed=0, device="cpu", candidates=ids)
     assert again["losses"] == info["losses"], "same seed, same training"
+    # Batches drawn from the graph instead of the candidate lists work too.
+    _, from_graph = gcn.train_gcn(x, adj, labels, {**cfg, "batch_from": "graph"}, seed=0,
+                                  device="cpu")
+    assert from_graph["losses"] != info["losses"]
 
 
 def test_batch_forward_equals_full_graph_embedding(clustered, tmp_path):
     """The one-hop batch computation is exact: it matches embedding the whole graph."""
-    x, labels, adj = _graph(clustered)
-    ckpt, _ = gcn.train_gcn(x, adj, labels, {"steps": 5, "hidden": 16}, seed=1, device="cpu")
+    x, labels, adj, ids = _graph(clustered)
+    ckpt, _ = gcn.train_gcn(x, adj, labels, {"steps": 5, "hidden": 16}, seed=1, device="cpu",
+                            candidates=ids)
     gcn.save_checkpoint(tmp_path / "gcn.pt", ckpt)
     model = gcn.load_checkpoint(tmp_path / "gcn.pt")
     full = gcn.embed(model, x, adj, block_size=64, device="cpu")

@@ -48,16 +48,21 @@ def test_all_builds_summary_and_prints_it(tiny_run):
     workdir, proc = tiny_run
     results = workdir / "results"
     rows = list(csv.DictReader(open(results / "summary.tsv"), delimiter="\t"))
-    assert [(r["dataset"], r["experiment"]) for r in rows] == [("tiny", "knn-threshold")]
-    f_p, f_b = float(rows[0]["F_P"]), float(rows[0]["F_B"])
-    assert 0 < f_p <= 100 and 0 < f_b <= 100
+    assert sorted((r["dataset"], r["experiment"]) for r in rows) == [
+        ("tiny", "adanets"), ("tiny", "knn-threshold")]
+    for row in rows:
+        f_p, f_b = float(row["F_P"]), float(row["F_B"])
+        assert 0 < f_p <= 100 and 0 < f_b <= 100
+    adanets = next(r for r in rows if r["experiment"] == "adanets")
+    assert float(adanets["SNR"]) > 0 and 0 < float(adanets["Q_after"]) <= 1
     assert "| tiny | knn-threshold |" in proc.stdout, "the summary table is printed at the end"
 
 
 def test_every_rule_logs_and_benchmarks(tiny_run):
     workdir, _ = tiny_run
     results = workdir / "results"
-    for stage in ("ingest", "knn", "clusters", "metrics"):
+    for stage in ("ingest", "knn", "clusters", "metrics", "structure", "koff", "filter", "k_hat",
+                  "graph", "gcn", "embedding"):
         logs = list(results.rglob(f"{stage}.log"))
         benches = list(results.rglob(f"{stage}.benchmark.tsv"))
         assert logs and benches, stage
@@ -88,6 +93,26 @@ def test_changing_threshold_reschedules_only_baseline_and_metrics(tiny_run, tmp_
         "experiments": {"knn-threshold": {"method": "knn_threshold", "threshold": 0.45}}})
     proc = snakemake(workdir, "all", "-n", configs=(override,))
     assert scheduled_rules(proc.stdout) == {"knn_threshold": 1, "metrics": 1, "summary": 1, "all": 1}
+
+
+def test_changing_beta_reruns_only_what_depends_on_it(tiny_run, tmp_path):
+    workdir, _ = tiny_run
+    tiny = yaml.safe_load((REPO / "config" / "tiny.yaml").read_text())
+    adanets = {**tiny["experiments"]["adanets"], "beta": 1.0}
+    override = write_config(tmp_path / "beta.yaml", {"experiments": {"adanets": adanets}})
+    proc = snakemake(workdir, "all", "-n", configs=(override,))
+    assert scheduled_rules(proc.stdout) == {
+        "koff": 1, "filter_train": 1, "filter_infer": 2, "graph": 2, "gcn_train": 1, "embed": 1,
+        "link": 1, "metrics": 1, "summary": 1, "all": 1}
+
+
+def test_changing_theta_reruns_only_linkage_and_metrics(tiny_run, tmp_path):
+    workdir, _ = tiny_run
+    tiny = yaml.safe_load((REPO / "config" / "tiny.yaml").read_text())
+    adanets = {**tiny["experiments"]["adanets"], "theta": 0.5}
+    override = write_config(tmp_path / "theta.yaml", {"experiments": {"adanets": adanets}})
+    proc = snakemake(workdir, "all", "-n", configs=(override,))
+    assert scheduled_rules(proc.stdout) == {"link": 1, "metrics": 1, "summary": 1, "all": 1}
 
 
 def test_nothing_to_do_after_a_run(tiny_run):
@@ -121,7 +146,7 @@ def test_lfw_runs_by_config_alone(shared_data, tmp_path):
             "input": {"path": str(shared_data / "lfw_dlib128_dev.npz"), "features_key": "X",
                       "labels_key": "y", "ids_key": "fname"},
             "normalise": "center_l2"}},
-        "run": {"datasets": ["lfw-dlib"]}})
+        "run": {"datasets": ["lfw-dlib"], "experiments": ["knn-threshold"]}})
     snakemake(tmp_path, "all", configs=(cfg,))
     rows = list(csv.DictReader(open(tmp_path / "results" / "summary.tsv"), delimiter="\t"))
     assert rows[0]["dataset"] == "lfw-dlib" and int(rows[0]["N"]) == 7171

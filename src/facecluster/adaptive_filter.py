@@ -52,26 +52,30 @@ DEFAULTS: dict = {
     "variant": "reg",         # estimation method of Table 5: reg | cls | qseq | qparam
     "k": 0,                   # candidates read per vertex; 0 = every column of cand_ids
     "dim": 0,                 # D, the feature size; 0 = taken from the features
-    "proj": 64,               # Linear(D→proj) before the LSTM; 0 = none (the reference)
-    "hidden": 64,             # LSTM hidden size per direction (reference: 256)
+    "proj": 32,               # Linear(D→proj) before the LSTM; 0 = none (the reference)
+    "hidden": 32,             # LSTM hidden size per direction (reference: 256)
     "mlp_hidden": 128,        # inner width of the two-layer MLP (reference: 512)
     "dropout": 0.0,           # in the MLP (reference: 0.5, over 40k steps)
     "probe_similarity": True,  # append cos(v_i, v_ij) to every step's input (reference: no)
     "huber_delta": 1.0,       # δ of Eq. 5
     # Training
-    "lr": 0.01,
-    "momentum": 0.9,
+    # Adam by default: within a CPU budget of a few hundred steps, the paper's SGD
+    # (lr 0.01) left the filter worse than predicting the mean k_off (measured on the
+    # default dataset: held-out error 40 vs 25 after 300 steps).  REFERENCE restores SGD.
+    "optimizer": "adam",      # adam | sgd (the paper: SGD, momentum 0.9, lr 0.01)
+    "lr": 0.003,
+    "momentum": 0.9,          # SGD only
     "weight_decay": 1e-5,
     "warmup_steps": 0,        # linear warm-up before the cosine decay
-    "batch_size": 256,
-    "steps": 2000,
+    "batch_size": 128,
+    "steps": 300,             # with Adam: held-out |k̂−k_off| 6.3 vs 25 for the mean (default dataset)
     "max_seconds": 0.0,       # wall-clock budget, 0 = none; a run it stops is not reproducible
     "val_fraction": 0.02,     # vertices held out to report the learned filter's error
     "log_every": 100,         # steps between progress lines
 }
 
 # Overrides that rebuild the reference code's filter (for 256-D features).
-REFERENCE: dict = {"proj": 0, "hidden": 256, "mlp_hidden": 512, "dropout": 0.5,
+REFERENCE: dict = {"optimizer": "sgd", "lr": 0.01, "proj": 0, "hidden": 256, "mlp_hidden": 512, "dropout": 0.5,
                    "probe_similarity": False, "batch_size": 1024, "steps": 40000}
 
 _MODEL_KEYS = ("k", "dim", "variant", "proj", "hidden", "mlp_hidden", "dropout", "probe_similarity")
@@ -88,6 +92,8 @@ def filter_config(**overrides) -> dict:
     cfg.update(overrides)
     if cfg["variant"] not in VARIANTS:
         raise ValueError(f"variant must be one of {VARIANTS}, not {cfg['variant']!r}")
+    if cfg["optimizer"] not in ("adam", "sgd"):
+        raise ValueError(f"optimizer must be 'adam' or 'sgd', not {cfg['optimizer']!r}")
     for key, low in _INT_KEYS.items():
         value = cfg[key]
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
@@ -328,8 +334,16 @@ def train_filter(features: np.ndarray, cand_ids: np.ndarray, k_off: np.ndarray,
     with torch.random.fork_rng(devices=cuda_devices):
         torch.manual_seed(seed)
         model = AdaptiveFilter.from_config(cfg).to(dev)
-        optimizer = torch.optim.SGD(model.parameters(), lr=cfg["lr"], momentum=cfg["momentum"],
-                                    weight_decay=cfg["weight_decay"])
+        if cfg["variant"] == "reg":
+            # Start from the mean target: the constant predictor is the floor to beat.
+            with torch.no_grad():
+                model.head.bias.fill_(float(np.mean(target_all[train_rows])))
+        if cfg["optimizer"] == "sgd":
+            optimizer = torch.optim.SGD(model.parameters(), lr=cfg["lr"],
+                                        momentum=cfg["momentum"], weight_decay=cfg["weight_decay"])
+        else:
+            optimizer = torch.optim.Adam(model.parameters(), lr=cfg["lr"],
+                                         weight_decay=cfg["weight_decay"])
         log.info("adaptive filter (%s): training on %d vertices (%d held out), k=%d, D=%d, "
                  "proj=%d, hidden=%d, %d parameters, batch %d, %d steps, device %s",
                  cfg["variant"], train_rows.size, n_val, k, cfg["dim"], cfg["proj"],

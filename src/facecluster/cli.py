@@ -116,6 +116,159 @@ def cmd_threshold(args) -> None:
                     {"method": "knn_threshold", "threshold": args.threshold})
 
 
+# ---------------------------------------------------------------- Ada-NETS
+def _labels_of(features_path: str) -> np.ndarray | None:
+    return io.read_array(features_path, "labels") if io.has_array(features_path, "labels") else None
+
+
+def _torch_threads(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(max(1, int(threads)))
+
+
+def cmd_structure(args) -> None:
+    from .structure import structure_similarity
+
+    p = json.loads(args.params)
+    knn = io.read_arrays(args.inputs["knn"], ["ids", "sims"])
+    ids, kappa, cos = structure_similarity(knn["ids"], knn["sims"], eta=p["eta"],
+                                           threads=args.threads)
+    io.write_arrays(args.out, {"ids": ids, "sims": cos, "kappa": kappa},
+                    {"eta": p["eta"], "k": int(ids.shape[1]), "knn": args.inputs["knn"]})
+
+
+def cmd_koff(args) -> None:
+    from .koff import k_off_labels, quality_curve
+
+    p = json.loads(args.params)
+    ids = io.read_array(args.inputs["cands"], "ids")
+    labels = _labels_of(args.inputs["features"])
+    if labels is None:
+        raise ValueError(f"{args.inputs['features']}: k_off labels need ground-truth labels")
+    quality = quality_curve(ids, labels, beta=p["beta"])
+    k_off = k_off_labels(ids, labels, beta=p["beta"])
+    io.write_arrays(args.out, {"k_off": k_off, "quality": quality},
+                    {"beta": p["beta"], "k": int(ids.shape[1]), "mean_k_off": float(k_off.mean())})
+    log.info("k_off labels: mean %.2f, median %d over %d vertices", k_off.mean(),
+             int(np.median(k_off)), k_off.size)
+
+
+def cmd_filter_train(args) -> None:
+    from . import adaptive_filter as af
+
+    _torch_threads(args.threads)
+    p = json.loads(args.params)
+    features = io.read_array(args.inputs["features"], "features")
+    ids = io.read_array(args.inputs["cands"], "ids")
+    target = io.read_arrays(args.inputs["koff"], ["k_off", "quality"])
+    cfg = {k: v for k, v in p["filter"].items() if k != "seed"}
+    checkpoint, info = af.train_filter(features, ids, target["k_off"], target["quality"], cfg,
+                                       seed=p["seed"], device=p.get("device", "auto"))
+    checkpoint["config_used"] = {"beta": p["beta"], "seed": p["seed"]}
+    af.save_checkpoint(args.out, checkpoint)
+    log.info("adaptive filter trained: %s", {k: v for k, v in info.items() if k != "losses"})
+
+
+def cmd_filter_infer(args) -> None:
+    from . import adaptive_filter as af
+    from .koff import neighbour_quality
+
+    _torch_threads(args.threads)
+    p = json.loads(args.params)
+    features = io.read_array(args.inputs["features"], "features")
+    ids = io.read_array(args.inputs["cands"], "ids")
+    model = af.load_checkpoint(args.inputs["model"], device=p.get("device", "auto"))
+    k_hat = af.predict_k_off(model, features, ids, device=p.get("device", "auto"))
+    attrs = {"k": int(model.k), "mean_k_hat": float(k_hat.mean()), "model": args.inputs["model"]}
+    labels = _labels_of(args.inputs["features"])
+    if labels is not None:
+        attrs.update(neighbour_quality(ids, labels, k_hat, beta=p["beta"]))
+        log.info("graph quality Q_before %.4f, Q_after %.4f", attrs["q_before"], attrs["q_after"])
+    io.write_arrays(args.out, {"k_off": k_hat}, attrs)
+
+
+def cmd_graph(args) -> None:
+    from . import graph as g
+
+    p = json.loads(args.params)
+    cands = io.read_arrays(args.inputs["cands"], ["ids", "sims"])
+    builder = p["builder"]
+    attrs = {"builder": builder}
+    if builder == "adaptive":
+        k_off = io.read_arrays(args.inputs["k_hat"], None)
+        k_off = k_off["k_off"]
+        adj = g.adaptive_graph(cands["ids"], k_off)
+        attrs.update({k: v for k, v in io.read_attrs(args.inputs["k_hat"]).items()
+                      if k in ("q_before", "q_after")})
+    elif builder == "knn":
+        adj = g.knn_graph_adjacency(cands["ids"], p["k"])
+    elif builder == "threshold":
+        adj = g.threshold_graph(cands["ids"], cands["sims"], p["threshold"])
+    elif builder == "chain":
+        adj = g.chain_graph(cands["ids"], cands["sims"], p["threshold"])
+    else:
+        raise ValueError(f"unknown graph builder {builder!r}; expected one of {g.BUILDERS}")
+    attrs.update(g.graph_quality(adj, _labels_of(args.inputs["features"])))
+    io.write_arrays(args.out, g.to_arrays(adj), attrs)
+    log.info("graph: %s", attrs)
+
+
+def cmd_gcn_train(args) -> None:
+    from . import gcn
+    from .graph import from_arrays
+
+    _torch_threads(args.threads)
+    p = json.loads(args.params)
+    features = io.read_array(args.inputs["features"], "features")
+    labels = _labels_of(args.inputs["features"])
+    if labels is None:
+        raise ValueError(f"{args.inputs['features']}: GCN training needs labels")
+    adj = from_arrays(io.read_arrays(args.inputs["graph"]))
+    candidates = io.read_array(args.inputs["cands"], "ids") if "cands" in args.inputs else None
+    checkpoint, info = gcn.train_gcn(features, adj, labels, p["gcn"], seed=p["seed"],
+                                     device=p.get("device", "auto"), candidates=candidates)
+    gcn.save_checkpoint(args.out, checkpoint)
+    log.info("GCN trained: loss %.4f -> %.4f in %d steps, %.1f s", info["loss_first"],
+             info["loss_last"], info["steps"], info["seconds"])
+
+
+def cmd_embed(args) -> None:
+    from . import gcn
+    from .graph import from_arrays
+
+    _torch_threads(args.threads)
+    p = json.loads(args.params)
+    features = io.read_array(args.inputs["features"], "features")
+    adj = from_arrays(io.read_arrays(args.inputs["graph"]))
+    model = gcn.load_checkpoint(args.inputs["model"], device=p.get("device", "auto"))
+    emb = gcn.embed(model, features, adj, device=p.get("device", "auto"))
+    io.write_arrays(args.out, {"features": emb}, {"model": args.inputs["model"],
+                                                  "graph": args.inputs["graph"]})
+
+
+def cmd_link(args) -> None:
+    from .linkage import link_embeddings
+
+    p = json.loads(args.params)
+    emb = io.read_array(args.inputs["embedding"], "features")
+    labels, meta = link_embeddings(emb, p["theta"], k=p["k"], threads=args.threads)
+    _write_clusters(args.out, args.table, labels, args.inputs["features"],
+                    {"method": "adanets", **meta})
+
+
+def cmd_graph_cut(args) -> None:
+    from .graph import from_arrays
+    from .linkage import graph_cut
+
+    p = json.loads(args.params)
+    features = io.read_array(args.inputs["features"], "features")
+    adj = from_arrays(io.read_arrays(args.inputs["graph"]))
+    labels = graph_cut(adj, features, p["threshold"])
+    _write_clusters(args.out, args.table, labels, args.inputs["features"],
+                    {"method": "graph_cut", "threshold": p["threshold"]})
+
+
 # ---------------------------------------------------------------- metrics
 def cmd_metrics(args) -> None:
     from .metrics import cluster_stats, evaluate
@@ -171,6 +324,26 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--out", required=True)
     sp.add_argument("--table", help="also write the clusters as a TSV table")
 
+    def add_stage(name, func, help_, table=False):
+        sp = add(name, func, help_)
+        sp.add_argument("--in", dest="inputs", action="append", default=[], metavar="NAME=PATH",
+                        help="a named input artifact (repeatable)")
+        sp.add_argument("--params", default="{}", help="the stage's parameters as JSON")
+        sp.add_argument("--out", required=True)
+        if table:
+            sp.add_argument("--table", help="also write the clusters as a TSV table")
+        return sp
+
+    add_stage("structure", cmd_structure, "Ada-NETS structure space: candidates re-ranked by κ")
+    add_stage("koff", cmd_koff, "Ada-NETS k_off labels on labeled data (Eq. 3-4)")
+    add_stage("filter-train", cmd_filter_train, "train the Ada-NETS adaptive filter")
+    add_stage("filter-infer", cmd_filter_infer, "k̂_off for every vertex with a trained filter")
+    add_stage("graph", cmd_graph, "build a graph: adaptive (Eq. 6-7), knn, threshold or chain")
+    add_stage("gcn-train", cmd_gcn_train, "train the Ada-NETS GCN on a labeled graph")
+    add_stage("embed", cmd_embed, "embed a graph with a trained GCN")
+    add_stage("link", cmd_link, "clusters from embeddings: cosine > θ, connected components", True)
+    add_stage("graph-cut", cmd_graph_cut, "clusters from a built graph with low-cosine edges cut", True)
+
     sp = add("metrics", cmd_metrics, "score clusters against the features' labels")
     sp.add_argument("--clusters", required=True)
     sp.add_argument("--features", required=True)
@@ -184,7 +357,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if hasattr(args, "inputs") and isinstance(args.inputs, list):
+        pairs = [item.split("=", 1) for item in args.inputs]
+        bad = [item for item, pair in zip(args.inputs, pairs) if len(pair) != 2]
+        if bad:
+            parser.error(f"--in takes NAME=PATH, got {bad}")
+        args.inputs = dict(pairs)
     setup_logging(args.log)
     _set_threads(args.threads)
     start = time.perf_counter()

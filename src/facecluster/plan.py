@@ -7,13 +7,26 @@ Small parameters appear readably in the path (``threshold-0.6``); a stage
 with many parameters is named by a short hash of them (``knn-k80-1a2b3c4d``),
 and the parameters are stored inside the artifact.
 
-Layout under ``results``::
+Layout under ``results`` (C is a candidate-list folder: ``{knn}`` in the
+original space, ``{knn}/ss-{η}`` in the structure space)::
 
     {dataset}/{part}/features.zarr, manifest.json          ingest
     {dataset}/{part}/{knn}/knn.h5                          kNN graph
     {dataset}/{part}/{knn}/threshold-{τ}/clusters.h5       baseline clusters
+    {dataset}/{part}/{knn}/ss-{η}/structure.h5             structure space
+    {dataset}/train/C/koff-b{β}/koff.h5                    k_off labels
+    {dataset}/train/C/koff-b{β}/filter-{hash}/filter.pt    adaptive filter
+    {dataset}/{part}/C/and-b{β}-{hash}/k_hat.h5, graph.h5  filter inference, adaptive graph
+    {dataset}/{part}/C/graph-{builder}-{v}/graph.h5        ablation graphs (Table 9)
+    {graph folder}/gcn-{hash}/gcn.pt                       GCN (train part)
+    {graph folder}/gcn-{hash}/embedding.zarr               GCN embedding (test part)
+    {graph folder}/gcn-{hash}/link-k{k}-{θ}/clusters.h5    linkage
+    {graph folder}/cut-{τ}/clusters.h5                     graph-cut (Table 8)
     .../clusters.tsv, metrics.json                         export and scores
     summary.tsv, summary.md                                every experiment
+
+Rules whose inputs cannot be read off their output path (the Ada-NETS stages)
+find them in ``Plan.jobs``, keyed by output path.
 """
 
 from __future__ import annotations
@@ -68,6 +81,33 @@ def dataset_parts(dataset: dict) -> list[str]:
     return ["test"]
 
 
+ADANETS_DEFAULTS = {
+    "structure_space": True,   # SS: re-rank candidates by κ (Eq. 2)
+    "eta": 0.3,                # η, weight of cosine in κ
+    "graph": "adaptive",       # adaptive (AND, Eq. 6-7) | knn | threshold | chain (Table 9)
+    "graph_k": 80,             # neighbours kept by the knn builder
+    "graph_threshold": 0.6,    # cosine threshold of the threshold and chain builders
+    "beta": 0.5,               # β of the quality criterion Q (Eq. 3)
+    "filter": {},              # adaptive-filter parameters (adaptive_filter.DEFAULTS)
+    "train_graph": "predicted",  # GCN training graph: predicted k̂_off | true k_off labels
+    "gcn": {},                 # GCN parameters (gcn.DEFAULTS)
+    "clustering": "gcn",       # gcn: embed and link | graph_cut: no GCN (Table 8)
+    "theta": 0.96,             # θ, linkage threshold on the GCN embeddings
+    "linkage_k": 80,           # neighbours searched per vertex in the embedding space
+    "cut_threshold": 0.6,      # graph_cut: edges with cosine below this are cut
+    "seed": 0,
+}
+
+
+@dataclass
+class Job:
+    """Inputs and parameters of one job whose output path cannot tell them."""
+
+    rule: str
+    inputs: dict
+    params: dict
+
+
 @dataclass
 class Result:
     """One experiment on one dataset: where its clusters and scores land."""
@@ -79,6 +119,7 @@ class Result:
     clusters: str
     table: str
     metrics: str
+    graph: str | None = None   # the built graph, whose quality (SNR, Q) the summary reports
 
 
 @dataclass
@@ -88,6 +129,24 @@ class Plan:
     experiments: list[str]
     knn: dict[str, dict] = field(default_factory=dict)     # tag -> kNN parameters
     outcomes: list[Result] = field(default_factory=list)
+    jobs: dict[str, Job] = field(default_factory=dict)     # output path -> job
+
+    def add_job(self, output: str, rule: str, inputs: dict, params: dict) -> None:
+        job = Job(rule, inputs, params)
+        known = self.jobs.get(output)
+        if known is not None and known != job:
+            raise ConfigError(f"two experiments would write {output} differently: "
+                              f"{known} and {job}")
+        self.jobs[output] = job
+
+    def job(self, output: str) -> Job:
+        try:
+            return self.jobs[output]
+        except KeyError:
+            raise ConfigError(f"{output} is not an artifact of any configured experiment") from None
+
+    def manifest(self, dataset: str, part: str) -> str:
+        return f"{self.results}/{dataset}/{part}/manifest.json"
 
     @property
     def summary_tsv(self) -> str:
@@ -140,11 +199,104 @@ def make_plan(config: dict) -> Plan:
             plan.knn[ktag] = kp
             base = f"{plan.results}/{ds}/test/{ktag}"
             method = exp["method"]
+            graph = None
             if method == "knn_threshold":
                 leaf = f"{base}/threshold-{number_tag(exp['threshold'])}"
                 params = {"threshold": exp["threshold"], "k": kp["k"]}
-            else:  # the schema admits no other method yet
+            elif method == "adanets":
+                if "train" not in dataset_parts(config["datasets"][ds]):
+                    raise ConfigError(f"experiment {name} (adanets) needs labeled training data, "
+                                      f"and dataset {ds} has no train part: give it `split:` or "
+                                      f"`train:`")
+                leaf, graph, params = _plan_adanets(plan, ds, ktag, {**ADANETS_DEFAULTS, **exp})
+            else:  # the schema admits no other method
                 raise ConfigError(f"experiments.{name}: unknown method {method!r}")
             plan.outcomes.append(Result(ds, name, method, params, f"{leaf}/clusters.h5",
-                                        f"{leaf}/clusters.tsv", f"{leaf}/metrics.json"))
+                                        f"{leaf}/clusters.tsv", f"{leaf}/metrics.json", graph))
     return plan
+
+
+def _plan_adanets(plan: Plan, ds: str, ktag: str, exp: dict) -> tuple[str, str, dict]:
+    """Add the Ada-NETS jobs of one experiment; return (leaf folder, test graph, summary params)."""
+    r = plan.results
+
+    def feats(part):
+        return plan.features(ds, part)
+
+    def cands(part):
+        """The candidate-list artifact: structure space (SS) or the original kNN."""
+        knn_file = f"{r}/{ds}/{part}/{ktag}/knn.h5"
+        if not exp["structure_space"]:
+            return f"{r}/{ds}/{part}/{ktag}", knn_file
+        folder = f"{r}/{ds}/{part}/{ktag}/ss-{number_tag(exp['eta'])}"
+        plan.add_job(f"{folder}/structure.h5", "structure", {"knn": knn_file},
+                     {"eta": exp["eta"]})
+        return folder, f"{folder}/structure.h5"
+
+    beta = number_tag(exp["beta"])
+    filter_cfg = {**exp["filter"], "seed": exp["seed"]}
+    ftag = short_hash(filter_cfg)
+    train_dir, train_cands = cands("train")
+    koff = f"{train_dir}/koff-b{beta}/koff.h5"
+    model = f"{train_dir}/koff-b{beta}/filter-{ftag}/filter.pt"
+
+    def graph_dir(part):
+        """Build (and plan) the graph of one part; return its folder."""
+        folder, cand_file = cands(part)
+        builder = exp["graph"]
+        if builder == "adaptive":
+            gdir = f"{folder}/and-b{beta}-{ftag}"
+            plan.add_job(f"{gdir}/k_hat.h5", "filter_infer",
+                         {"model": model, "features": feats(part), "cands": cand_file},
+                         {"beta": exp["beta"]})
+            params = {"builder": "adaptive", "beta": exp["beta"]}
+            inputs = {"cands": cand_file, "features": feats(part), "k_hat": f"{gdir}/k_hat.h5"}
+        else:
+            value = exp["graph_k"] if builder == "knn" else exp["graph_threshold"]
+            gdir = f"{folder}/graph-{builder}-{number_tag(value)}"
+            params = {"builder": builder, "k": exp["graph_k"], "threshold": exp["graph_threshold"],
+                      "beta": exp["beta"]}
+            inputs = {"cands": cand_file, "features": feats(part)}
+        plan.add_job(f"{gdir}/graph.h5", "graph", inputs, params)
+        return gdir
+
+    if exp["graph"] == "adaptive" or exp["train_graph"] == "true":
+        plan.add_job(koff, "koff", {"cands": train_cands, "features": feats("train")},
+                     {"beta": exp["beta"]})
+    if exp["graph"] == "adaptive":
+        plan.add_job(model, "filter_train",
+                     {"cands": train_cands, "features": feats("train"), "koff": koff},
+                     {"filter": filter_cfg, "seed": exp["seed"], "beta": exp["beta"]})
+    test_graph = graph_dir("test")
+    summary = {"ss": exp["structure_space"], "graph": exp["graph"], "beta": exp["beta"]}
+    if exp["clustering"] == "graph_cut":
+        leaf = f"{test_graph}/cut-{number_tag(exp['cut_threshold'])}"
+        plan.add_job(f"{leaf}/clusters.h5", "graph_cut",
+                     {"graph": f"{test_graph}/graph.h5", "features": feats("test")},
+                     {"threshold": exp["cut_threshold"]})
+        summary["cut"] = exp["cut_threshold"]
+        return leaf, f"{test_graph}/graph.h5", summary
+
+    if exp["train_graph"] == "true":
+        train_graph = f"{train_dir}/koff-b{beta}"
+        plan.add_job(f"{train_graph}/graph.h5", "graph",
+                     {"cands": train_cands, "features": feats("train"), "k_hat": koff},
+                     {"builder": "adaptive", "beta": exp["beta"]})
+    else:
+        train_graph = graph_dir("train")
+    gcn_cfg = {**exp["gcn"], "seed": exp["seed"], "train_graph": exp["train_graph"]}
+    gtag = f"gcn-{short_hash(gcn_cfg)}"
+    gcn_model = f"{train_graph}/{gtag}/gcn.pt"
+    plan.add_job(gcn_model, "gcn_train",
+                 {"graph": f"{train_graph}/graph.h5", "features": feats("train"),
+                  "cands": train_cands},
+                 {"gcn": exp["gcn"], "seed": exp["seed"]})
+    embedding = f"{test_graph}/{gtag}/embedding.zarr"
+    plan.add_job(embedding, "embed",
+                 {"model": gcn_model, "graph": f"{test_graph}/graph.h5", "features": feats("test")},
+                 {})
+    leaf = f"{test_graph}/{gtag}/link-k{exp['linkage_k']}-{number_tag(exp['theta'])}"
+    plan.add_job(f"{leaf}/clusters.h5", "link", {"embedding": embedding, "features": feats("test")},
+                 {"theta": exp["theta"], "k": exp["linkage_k"]})
+    summary["theta"] = exp["theta"]
+    return leaf, f"{test_graph}/graph.h5", summary

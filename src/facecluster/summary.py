@@ -20,6 +20,9 @@ COLUMNS = [
     ("classes", "n_true_classes", "int"),
     ("N", "n_items", "int"),
 ]
+# Quality of the graph a method built (Ada-NETS §4.1), when it built one.
+GRAPH_COLUMNS = [("SNR", "snr", "float"), ("Q_before", "q_before", "float"),
+                 ("Q_after", "q_after", "float")]
 
 
 def summary_rows(entries: list[dict]) -> list[dict]:
@@ -32,6 +35,9 @@ def summary_rows(entries: list[dict]) -> list[dict]:
                "params": " ".join(f"{k}={v}" for k, v in entry.get("params", {}).items())}
         for column, key, _ in COLUMNS:
             row[column] = scores.get(key)
+        quality = io.read_attrs(entry["graph"]) if entry.get("graph") else {}
+        for column, key, _ in GRAPH_COLUMNS:
+            row[column] = quality.get(key)
         rows.append(row)
     return rows
 
@@ -41,14 +47,17 @@ def _cell(value, kind: str) -> str:
         return "-"
     if kind == "pct":
         return f"{100.0 * value:.2f}"
+    if kind == "float":
+        return f"{value:.4g}"
     return str(int(value))
 
 
 def format_table(rows: list[dict]) -> tuple[str, str]:
     """(TSV text, Markdown text) of the rows."""
-    head = ["dataset", "experiment", "method", "params"] + [c for c, _, _ in COLUMNS]
+    columns = COLUMNS + GRAPH_COLUMNS
+    head = ["dataset", "experiment", "method", "params"] + [c for c, _, _ in columns]
     body = [[r["dataset"], r["experiment"], r["method"], r["params"]]
-            + [_cell(r[c], kind) for c, _, kind in COLUMNS] for r in rows]
+            + [_cell(r.get(c), kind) for c, _, kind in columns] for r in rows]
     tsv = "\n".join("\t".join(line) for line in [head] + body) + "\n"
     md_lines = ["| " + " | ".join(head) + " |",
                 "|" + "|".join("---" if i < 4 else "---:" for i in range(len(head))) + "|"]
