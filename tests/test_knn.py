@@ -70,3 +70,14 @@ def test_k_larger_than_n_is_capped():
     x = unit_rows(np.random.default_rng(1).normal(size=(5, 4)))
     ids, _, meta = knn_graph(x, k=80, index="exact")
     assert ids.shape == (5, 5) and meta["k"] == 5
+
+
+@pytest.mark.slow
+def test_ivf_recall_on_the_small_synthetic_set():
+    """Issue 2's acceptance: the approximate path reaches recall@k ≥ 0.95 on `small`."""
+    from facecluster import synthetic
+
+    x, _ = synthetic.generate(synthetic.generator_params("small"), seed=0)["test"]
+    _, _, meta = knn_graph(x, k=80, index="ivf", recall_sample=500, threads=2)
+    assert meta["index"] == "ivf" and meta["recall_sample"] == 500
+    assert meta["recall_at_k"] >= 0.95, meta

@@ -9,28 +9,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
 from . import io
 from .progress import log, setup_logging
-
-
-def _set_threads(threads: int) -> None:
-    """Pin BLAS/OpenMP/torch thread pools to the rule's thread count."""
-    threads = max(1, int(threads))
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = str(threads)
-    try:
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(threads)
-    except ImportError:
-        pass
 
 
 # ---------------------------------------------------------------- ingest
@@ -69,7 +54,7 @@ def cmd_ingest(args) -> None:
             log.info("split by identity: kept %d %s items", keep.size, part)
         manifest = {**info, "source": spec["path"]}
     if part == "train" and labels is None:
-        raise ValueError(f"dataset part 'train' has no labels: supervised training needs them")
+        raise ValueError("dataset part 'train' has no labels: supervised training needs them")
     manifest.update(n=int(features.shape[0]), dim=int(features.shape[1]), part=part,
                     has_labels=labels is not None, has_ids=ids is not None,
                     n_classes=int(np.unique(labels).size) if labels is not None else None)
@@ -365,8 +350,9 @@ def main(argv: list[str] | None = None) -> int:
         if bad:
             parser.error(f"--in takes NAME=PATH, got {bad}")
         args.inputs = dict(pairs)
+    # Thread pools are pinned by the rule (OMP_NUM_THREADS and friends, set before
+    # numpy loads); faiss and torch take ``--threads`` in the stages that use them.
     setup_logging(args.log)
-    _set_threads(args.threads)
     start = time.perf_counter()
     log.info("facecluster %s: %s", args.command, " ".join(sys.argv[1:] if argv is None else argv))
     try:

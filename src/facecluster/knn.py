@@ -30,7 +30,7 @@ def _faiss(threads: int):
     return faiss
 
 
-def build_index(features: np.ndarray, index: str = "exact", *, nlist: int = 0, nprobe: int = 32,
+def build_index(features: np.ndarray, index: str = "exact", *, nlist: int = 0, nprobe: int = 64,
                 hnsw_m: int = 32, ef_construction: int = 80, ef_search: int = 128,
                 train_size: int = 0, seed: int = 0, threads: int = 1):
     """A faiss inner-product index over ``features`` (N×D float32, unit rows).
@@ -132,7 +132,7 @@ def recall_at_k(approx_ids: np.ndarray, exact_ids: np.ndarray) -> float:
 
 
 def knn_graph(features: np.ndarray, k: int, index: str = "auto", *, exact_max_n: int = 20000,
-              nlist: int = 0, nprobe: int = 32, hnsw_m: int = 32, ef_construction: int = 80,
+              nlist: int = 0, nprobe: int = 64, hnsw_m: int = 32, ef_construction: int = 80,
               ef_search: int = 128, train_size: int = 0, block_size: int = 4096,
               recall_sample: int = 1000, seed: int = 0, threads: int = 1
               ) -> tuple[np.ndarray, np.ndarray, dict]:

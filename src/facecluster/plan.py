@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 KNN_DEFAULTS = {
-    "k": 80, "index": "auto", "exact_max_n": 20000, "nlist": 0, "nprobe": 32, "hnsw_m": 32,
+    "k": 80, "index": "auto", "exact_max_n": 20000, "nlist": 0, "nprobe": 64, "hnsw_m": 32,
     "ef_construction": 80, "ef_search": 128, "train_size": 0, "block_size": 4096,
     "recall_sample": 1000, "seed": 0,
 }
