@@ -33,8 +33,6 @@ otherwise have to learn to recompute.
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 import time
 import warnings
 
@@ -43,6 +41,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from . import io
 from .progress import Progress, log
 
 VARIANTS = ("reg", "cls", "qseq", "qparam")
@@ -449,18 +448,8 @@ def predict_k_off(model: AdaptiveFilter, features: np.ndarray, cand_ids: np.ndar
 
 
 def save_checkpoint(path, checkpoint: dict) -> None:
-    """``torch.save`` ``checkpoint`` to ``path`` atomically: a temp file beside it, then a rename."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".pt", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(checkpoint, handle)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """``torch.save`` ``checkpoint`` to ``path`` atomically (see ``io.save_torch``)."""
+    io.save_torch(path, checkpoint)
 
 
 def load_checkpoint(path, device: str = "cpu") -> AdaptiveFilter:

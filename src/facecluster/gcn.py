@@ -18,8 +18,6 @@ negatives from the neighbourhood.
 
 from __future__ import annotations
 
-import os
-import tempfile
 import time
 
 import numpy as np
@@ -27,6 +25,7 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
+from . import io
 from .progress import Progress, log
 
 DEFAULTS = {
@@ -220,17 +219,8 @@ def train_gcn(features: np.ndarray, adj: sp.csr_matrix, labels: np.ndarray, conf
 
 
 def save_checkpoint(path, checkpoint: dict) -> None:
-    """Write atomically: a temporary file in the same folder, then a rename."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".gcn.", suffix=".partial", dir=folder)
-    os.close(fd)
-    try:
-        torch.save(checkpoint, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    """Write the checkpoint atomically (see ``io.save_torch``)."""
+    io.save_torch(path, checkpoint)
 
 
 def load_checkpoint(path, device: str = "cpu") -> AdaNetsGCN:

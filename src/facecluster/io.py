@@ -191,3 +191,11 @@ def read_array(path: str | os.PathLike, name: str) -> np.ndarray:
 
 def has_array(path: str | os.PathLike, name: str) -> bool:
     return name in array_names(path)
+
+
+def save_torch(path: str | os.PathLike, obj) -> None:
+    """``torch.save`` ``obj`` (a checkpoint dict of plain types and tensors), atomically."""
+    import torch
+
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
