@@ -2,12 +2,15 @@
 # rule finds the parameters its wildcards stand for.
 
 import json
+import sys
 from pathlib import Path
 
 RESULTS = PLAN.results
 
-# Every rule runs one `facecluster` subcommand with its thread pools pinned.
-FACECLUSTER = "OMP_NUM_THREADS={threads} OPENBLAS_NUM_THREADS={threads} MKL_NUM_THREADS={threads} facecluster"
+# Every rule runs one `facecluster` subcommand with its thread pools pinned, through
+# the interpreter that runs Snakemake (so an unactivated virtualenv works too).
+FACECLUSTER = ("OMP_NUM_THREADS={threads} OPENBLAS_NUM_THREADS={threads} MKL_NUM_THREADS={threads} "
+               + f"{sys.executable} -m facecluster")
 
 
 def as_json(obj):
