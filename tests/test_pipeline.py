@@ -153,3 +153,24 @@ def test_lfw_runs_by_config_alone(shared_data, tmp_path):
     assert float(rows[0]["F_B"]) > 50
     table = next((tmp_path / "results").rglob("clusters.tsv")).read_text().splitlines()
     assert table[0] == "index\tid\tcluster" and ".jpg" in table[1]
+
+
+def test_unlabeled_user_embeddings_get_cluster_labels(tmp_path):
+    """A user's own .npy features, no labels anywhere: clusters out, counts as metrics."""
+    import numpy as np
+
+    from facecluster import synthetic
+
+    x, _ = synthetic.generate(synthetic.generator_params("tiny", dim=32), seed=3)["test"]
+    np.save(tmp_path / "faces.npy", x * 7.0)  # not unit length: ingest normalises
+    cfg = write_config(tmp_path / "mine.yaml", {
+        "datasets": {"mine": {"input": {"path": str(tmp_path / "faces.npy")}}},
+        "run": {"datasets": ["mine"], "experiments": ["knn-threshold"]}})
+    snakemake(tmp_path, "all", configs=(cfg,))
+    results = tmp_path / "results"
+    table = next(results.rglob("clusters.tsv")).read_text().splitlines()
+    assert table[0] == "index\tcluster" and len(table) == x.shape[0] + 1
+    metrics = json.loads(next(results.rglob("metrics.json")).read_text())
+    assert metrics["n_items"] == x.shape[0] and "pairwise_f" not in metrics
+    row = next(csv.DictReader(open(results / "summary.tsv"), delimiter="\t"))
+    assert row["dataset"] == "mine" and row["F_P"] == "-" and int(row["clusters"]) >= 1

@@ -181,9 +181,7 @@ def cmd_graph(args) -> None:
     builder = p["builder"]
     attrs = {"builder": builder}
     if builder == "adaptive":
-        k_off = io.read_arrays(args.inputs["k_hat"], None)
-        k_off = k_off["k_off"]
-        adj = g.adaptive_graph(cands["ids"], k_off)
+        adj = g.adaptive_graph(cands["ids"], io.read_array(args.inputs["k_hat"], "k_off"))
         attrs.update({k: v for k, v in io.read_attrs(args.inputs["k_hat"]).items()
                       if k in ("q_before", "q_after")})
     elif builder == "knn":
