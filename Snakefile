@@ -36,6 +36,14 @@ rule all:
         PLAN.summary_md,
 
 
+# The trained Ada-NETS models of every experiment as bundles, for `facecluster cluster`
+# on new faces (kept out of `all`: a bundle records θ, and a new θ should rerun only
+# the linkage).
+rule bundles:
+    input:
+        PLAN.bundles,
+
+
 onsuccess:
     summary = Path(PLAN.summary_md)
     if summary.exists():

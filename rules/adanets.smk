@@ -229,3 +229,25 @@ rule graph_cut:
         prefix=r".+/cut-[^/]+",
     shell:
         STAGE_SHELL + " --table {output.table}"
+
+
+rule bundle:
+    input:
+        unpack(lambda wc: PLAN.job(f"{RESULTS}/{wc.dataset}/bundles/{wc.experiment}").inputs),
+    output:
+        directory(f"{RESULTS}/{{dataset}}/bundles/{{experiment}}"),
+    params:
+        command="bundle-export",
+        inputs=lambda wc: " ".join(f"--in {k}={v}" for k, v in
+                                   PLAN.job(f"{RESULTS}/{wc.dataset}/bundles/{wc.experiment}").inputs.items()),
+        spec=lambda wc: as_json(PLAN.job(f"{RESULTS}/{wc.dataset}/bundles/{wc.experiment}").params),
+    log:
+        f"{RESULTS}/{{dataset}}/bundles/{{experiment}}.log",
+    benchmark:
+        f"{RESULTS}/{{dataset}}/bundles/{{experiment}}.benchmark.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    shell:
+        STAGE_SHELL

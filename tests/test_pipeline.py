@@ -174,3 +174,31 @@ def test_unlabeled_user_embeddings_get_cluster_labels(tmp_path):
     assert metrics["n_items"] == x.shape[0] and "pairwise_f" not in metrics
     row = next(csv.DictReader(open(results / "summary.tsv"), delimiter="\t"))
     assert row["dataset"] == "mine" and row["F_P"] == "-" and int(row["clusters"]) >= 1
+
+
+def test_bundle_clusters_unlabeled_faces_like_the_pipeline(tiny_run, tmp_path):
+    """The exported bundle, applied from the command line to the test faces without their
+    labels, reproduces the workflow's Ada-NETS clusters."""
+    import numpy as np
+
+    from facecluster import io
+    from facecluster.cli import main
+
+    workdir, _ = tiny_run
+    proc = snakemake(workdir, "bundles")
+    assert scheduled_rules(proc.stdout + proc.stderr) == {"bundle": 1, "bundles": 1}, \
+        "the trained models are reused"
+    results = workdir / "results" / "tiny"
+    bundle = results / "bundles" / "adanets"
+    assert {p.name for p in bundle.iterdir() if not p.name.startswith(".")} == {
+        "bundle.json", "filter.pt", "gcn.pt"}
+    features = io.read_array(results / "test" / "features.zarr", "features")
+    np.save(tmp_path / "faces.npy", features)  # features only: no labels anywhere
+    out = tmp_path / "clusters.tsv"
+    assert main(["cluster", "--features", str(tmp_path / "faces.npy"), "--bundle", str(bundle),
+                 "--out", str(out)]) == 0
+    got = np.loadtxt(out, skiprows=1, dtype=np.int64)[:, 1]
+    link = next(p for p in results.rglob("clusters.h5") if "/link-" in str(p))
+    expected = io.read_array(link, "labels")
+    # Same partition (cluster ids are numbered the same way, by first member).
+    np.testing.assert_array_equal(got, expected)

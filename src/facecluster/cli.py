@@ -252,6 +252,30 @@ def cmd_graph_cut(args) -> None:
                     {"method": "graph_cut", "threshold": p["threshold"]})
 
 
+def cmd_bundle_export(args) -> None:
+    from .bundle import export_bundle
+
+    export_bundle(args.out, args.inputs["filter"], args.inputs["gcn"], json.loads(args.params))
+    log.info("model bundle written to %s", args.out)
+
+
+def cmd_cluster(args) -> None:
+    """Unlabeled faces in, a cluster table out, with a trained bundle."""
+    from . import ingest
+    from .bundle import cluster
+
+    spec = {"path": args.features, "features_key": args.features_key, "ids_key": args.ids_key,
+            "dim": args.dim, "normalise": args.normalise}
+    features, _, ids, _ = ingest.load(spec)
+    labels, info = cluster(features, args.bundle, threads=args.threads)
+    with io.atomic_path(args.out) as tmp:
+        with open(tmp, "w") as f:
+            f.write("index\tid\tcluster\n" if ids is not None else "index\tcluster\n")
+            for i, c in enumerate(labels):
+                f.write(f"{i}\t{ids[i]}\t{c}\n" if ids is not None else f"{i}\t{c}\n")
+    log.info("wrote %d cluster labels to %s (%s)", labels.size, args.out, info["graph"])
+
+
 # ---------------------------------------------------------------- metrics
 def cmd_metrics(args) -> None:
     from .metrics import cluster_stats, evaluate
@@ -326,6 +350,17 @@ def _parser() -> argparse.ArgumentParser:
     add_stage("embed", cmd_embed, "embed a graph with a trained GCN")
     add_stage("link", cmd_link, "clusters from embeddings: cosine > θ, connected components", True)
     add_stage("graph-cut", cmd_graph_cut, "clusters from a built graph with low-cosine edges cut", True)
+
+    add_stage("bundle-export", cmd_bundle_export, "write a trained filter + GCN as a model bundle")
+
+    sp = add("cluster", cmd_cluster, "cluster new, unlabeled faces with a trained model bundle")
+    sp.add_argument("--features", required=True, help="features file (.npy .npz .bin .h5 .zarr)")
+    sp.add_argument("--bundle", required=True, help="a model bundle folder")
+    sp.add_argument("--out", required=True, help="the cluster table (.tsv) to write")
+    sp.add_argument("--features-key", default="X", help="array name inside npz/HDF5/Zarr")
+    sp.add_argument("--ids-key", default=None, help="item names inside npz/HDF5/Zarr")
+    sp.add_argument("--dim", type=int, default=None, help="feature dimension (required for .bin)")
+    sp.add_argument("--normalise", default="l2", choices=["l2", "center_l2", "none"])
 
     sp = add("metrics", cmd_metrics, "score clusters against the features' labels")
     sp.add_argument("--clusters", required=True)

@@ -22,6 +22,7 @@ original space, ``{knn}/ss-{η}`` in the structure space)::
     {graph folder}/gcn-{hash}/embedding.zarr               GCN embedding (test part)
     {graph folder}/gcn-{hash}/link-k{k}-{θ}/clusters.h5    linkage
     {graph folder}/cut-{τ}/clusters.h5                     graph-cut (Table 8)
+    {dataset}/bundles/{experiment}/                        trained filter + GCN, for new faces
     .../clusters.tsv, metrics.json                         export and scores
     summary.tsv, summary.md                                every experiment
 
@@ -130,6 +131,7 @@ class Plan:
     knn: dict[str, dict] = field(default_factory=dict)     # tag -> kNN parameters
     outcomes: list[Result] = field(default_factory=list)
     jobs: dict[str, Job] = field(default_factory=dict)     # output path -> job
+    bundles: list[str] = field(default_factory=list)       # model bundles `all` exports
 
     def add_job(self, output: str, rule: str, inputs: dict, params: dict) -> None:
         job = Job(rule, inputs, params)
@@ -208,7 +210,8 @@ def make_plan(config: dict) -> Plan:
                     raise ConfigError(f"experiment {name} (adanets) needs labeled training data, "
                                       f"and dataset {ds} has no train part: give it `split:` or "
                                       f"`train:`")
-                leaf, graph, params = _plan_adanets(plan, ds, ktag, {**ADANETS_DEFAULTS, **exp})
+                leaf, graph, params = _plan_adanets(plan, ds, name, ktag, kp,
+                                                    {**ADANETS_DEFAULTS, **exp})
             else:  # the schema admits no other method
                 raise ConfigError(f"experiments.{name}: unknown method {method!r}")
             plan.outcomes.append(Result(ds, name, method, params, f"{leaf}/clusters.h5",
@@ -216,7 +219,8 @@ def make_plan(config: dict) -> Plan:
     return plan
 
 
-def _plan_adanets(plan: Plan, ds: str, ktag: str, exp: dict) -> tuple[str, str, dict]:
+def _plan_adanets(plan: Plan, ds: str, name: str, ktag: str, kp: dict,
+                  exp: dict) -> tuple[str, str, dict]:
     """Add the Ada-NETS jobs of one experiment; return (leaf folder, test graph, summary params)."""
     r = plan.results
 
@@ -295,6 +299,14 @@ def _plan_adanets(plan: Plan, ds: str, ktag: str, exp: dict) -> tuple[str, str, 
     plan.add_job(embedding, "embed",
                  {"model": gcn_model, "graph": f"{test_graph}/graph.h5", "features": feats("test")},
                  {})
+    if exp["graph"] == "adaptive":
+        # The trained models as one folder, to cluster unlabeled faces (facecluster cluster).
+        bundle = f"{r}/{ds}/bundles/{name}"
+        plan.add_job(bundle, "bundle", {"filter": model, "gcn": gcn_model},
+                     {"k": kp["k"], "knn": {k: v for k, v in kp.items() if k != "k"},
+                      "structure_space": exp["structure_space"], "eta": exp["eta"],
+                      "theta": exp["theta"], "linkage_k": exp["linkage_k"]})
+        plan.bundles.append(bundle)
     leaf = f"{test_graph}/{gtag}/link-k{exp['linkage_k']}-{number_tag(exp['theta'])}"
     plan.add_job(f"{leaf}/clusters.h5", "link", {"embedding": embedding, "features": feats("test")},
                  {"theta": exp["theta"], "k": exp["linkage_k"]})
