@@ -147,9 +147,6 @@ class Plan:
         except KeyError:
             raise ConfigError(f"{output} is not an artifact of any configured experiment") from None
 
-    def manifest(self, dataset: str, part: str) -> str:
-        return f"{self.results}/{dataset}/{part}/manifest.json"
-
     @property
     def summary_tsv(self) -> str:
         return f"{self.results}/summary.tsv"
@@ -258,8 +255,8 @@ def _plan_adanets(plan: Plan, ds: str, name: str, ktag: str, kp: dict,
         else:
             value = exp["graph_k"] if builder == "knn" else exp["graph_threshold"]
             gdir = f"{folder}/graph-{builder}-{number_tag(value)}"
-            params = {"builder": builder, "k": exp["graph_k"], "threshold": exp["graph_threshold"],
-                      "beta": exp["beta"]}
+            params = {"builder": builder,
+                      ("k" if builder == "knn" else "threshold"): value}
             inputs = {"cands": cand_file, "features": feats(part)}
         plan.add_job(f"{gdir}/graph.h5", "graph", inputs, params)
         return gdir
