@@ -75,6 +75,15 @@ def cmd_knn(args) -> None:
 
 
 # ---------------------------------------------------------------- baseline
+def _write_table(path: str, labels: np.ndarray, ids: np.ndarray | None) -> None:
+    """The plain cluster table: item index, item id (when the input had ids), cluster id."""
+    with io.atomic_path(path) as tmp:
+        with open(tmp, "w") as f:
+            f.write("index\tid\tcluster\n" if ids is not None else "index\tcluster\n")
+            for i, c in enumerate(labels):
+                f.write(f"{i}\t{ids[i]}\t{c}\n" if ids is not None else f"{i}\t{c}\n")
+
+
 def _write_clusters(path: str, table: str | None, labels: np.ndarray, features_path: str,
                     attrs: dict) -> None:
     from .metrics import cluster_stats
@@ -83,11 +92,7 @@ def _write_clusters(path: str, table: str | None, labels: np.ndarray, features_p
     io.write_arrays(path, {"labels": labels.astype(np.int32)}, {**attrs, **stats})
     if table:
         ids = io.read_array(features_path, "ids") if io.has_array(features_path, "ids") else None
-        with io.atomic_path(table) as tmp:
-            with open(tmp, "w") as f:
-                f.write("index\tid\tcluster\n" if ids is not None else "index\tcluster\n")
-                for i, c in enumerate(labels):
-                    f.write(f"{i}\t{ids[i]}\t{c}\n" if ids is not None else f"{i}\t{c}\n")
+        _write_table(table, labels, ids)
     log.info("%d clusters (%d singletons) over %d items", stats["n_clusters"],
              stats["n_singletons"], stats["n_items"])
 
@@ -268,11 +273,7 @@ def cmd_cluster(args) -> None:
             "dim": args.dim, "normalise": args.normalise}
     features, _, ids, _ = ingest.load(spec)
     labels, info = cluster(features, args.bundle, threads=args.threads)
-    with io.atomic_path(args.out) as tmp:
-        with open(tmp, "w") as f:
-            f.write("index\tid\tcluster\n" if ids is not None else "index\tcluster\n")
-            for i, c in enumerate(labels):
-                f.write(f"{i}\t{ids[i]}\t{c}\n" if ids is not None else f"{i}\t{c}\n")
+    _write_table(args.out, labels, ids)
     log.info("wrote %d cluster labels to %s (%s)", labels.size, args.out, info["graph"])
 
 
