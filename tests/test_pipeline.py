@@ -95,24 +95,25 @@ def test_changing_threshold_reschedules_only_baseline_and_metrics(tiny_run, tmp_
     assert scheduled_rules(proc.stdout) == {"knn_threshold": 1, "metrics": 1, "summary": 1, "all": 1}
 
 
+def dry_run_changing_adanets(workdir: Path, tmp_path: Path, **change) -> dict[str, int]:
+    """The jobs `all` would run after changing some keys of the tiny Ada-NETS experiment."""
+    tiny = yaml.safe_load((REPO / "config" / "tiny.yaml").read_text())
+    adanets = {**tiny["experiments"]["adanets"], **change}
+    override = write_config(tmp_path / "change.yaml", {"experiments": {"adanets": adanets}})
+    return scheduled_rules(snakemake(workdir, "all", "-n", configs=(override,)).stdout)
+
+
 def test_changing_beta_reruns_only_what_depends_on_it(tiny_run, tmp_path):
     workdir, _ = tiny_run
-    tiny = yaml.safe_load((REPO / "config" / "tiny.yaml").read_text())
-    adanets = {**tiny["experiments"]["adanets"], "beta": 1.0}
-    override = write_config(tmp_path / "beta.yaml", {"experiments": {"adanets": adanets}})
-    proc = snakemake(workdir, "all", "-n", configs=(override,))
-    assert scheduled_rules(proc.stdout) == {
+    assert dry_run_changing_adanets(workdir, tmp_path, beta=1.0) == {
         "koff": 1, "filter_train": 1, "filter_infer": 2, "graph": 2, "gcn_train": 1, "embed": 1,
         "link": 1, "metrics": 1, "summary": 1, "all": 1}
 
 
 def test_changing_theta_reruns_only_linkage_and_metrics(tiny_run, tmp_path):
     workdir, _ = tiny_run
-    tiny = yaml.safe_load((REPO / "config" / "tiny.yaml").read_text())
-    adanets = {**tiny["experiments"]["adanets"], "theta": 0.5}
-    override = write_config(tmp_path / "theta.yaml", {"experiments": {"adanets": adanets}})
-    proc = snakemake(workdir, "all", "-n", configs=(override,))
-    assert scheduled_rules(proc.stdout) == {"link": 1, "metrics": 1, "summary": 1, "all": 1}
+    assert dry_run_changing_adanets(workdir, tmp_path, theta=0.5) == {
+        "link": 1, "metrics": 1, "summary": 1, "all": 1}
 
 
 def test_nothing_to_do_after_a_run(tiny_run):

@@ -42,6 +42,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from . import io
+from .device import pick_device
 from .progress import Progress, log
 
 VARIANTS = ("reg", "cls", "qseq", "qparam")
@@ -113,15 +114,6 @@ def filter_config(**overrides) -> dict:
     if not isinstance(cfg["probe_similarity"], bool):
         raise ValueError(f"probe_similarity must be true or false, not {cfg['probe_similarity']!r}")
     return cfg
-
-
-def resolve_device(device: str = "auto") -> torch.device:
-    """``"auto"`` is CUDA when available, else the CPU."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device not in ("cpu", "cuda") and not str(device).startswith("cuda:"):
-        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', not {device!r}")
-    return torch.device(device)
 
 
 class AdaptiveFilter(nn.Module):
@@ -312,7 +304,7 @@ def train_filter(features: np.ndarray, cand_ids: np.ndarray, k_off: np.ndarray,
     if k_off.shape != (n,) or k_off.min() < 1 or k_off.max() > k:
         raise ValueError(f"k_off must be (N,) = ({n},) with values in 1..{k}")
     target_all = targets(cfg["variant"], k_off, quality, k)
-    dev = resolve_device(device)
+    dev = pick_device(device)
 
     # Hold out a validation sample to report what the filter learned.
     rng = np.random.default_rng(seed)
@@ -440,7 +432,7 @@ def predict_k_off(model: AdaptiveFilter, features: np.ndarray, cand_ids: np.ndar
         raise ValueError(f"the filter was trained on {model.dim}-D features, "
                          f"not {features.shape[1]}-D")
     features, cand = _check_inputs(features, cand_ids, model.k)
-    dev = resolve_device(device)
+    dev = pick_device(device)
     model.to(dev)
     features_t = _features_tensor(features, dev)
     rows = np.arange(features.shape[0])
@@ -457,7 +449,7 @@ def load_checkpoint(path, device: str = "cpu") -> AdaptiveFilter:
 
     Its ``config`` and ``train_info`` are kept as attributes of the module.
     """
-    dev = resolve_device(device)
+    dev = pick_device(device)
     checkpoint = torch.load(path, map_location=dev, weights_only=True)
     cfg = filter_config(**checkpoint["config"])
     model = AdaptiveFilter.from_config(cfg)

@@ -282,8 +282,8 @@ def cmd_metrics(args) -> None:
     from .metrics import cluster_stats, evaluate
 
     pred = io.read_array(args.clusters, "labels")
-    if io.has_array(args.features, "labels"):
-        truth = io.read_array(args.features, "labels")
+    truth = _labels_of(args.features)
+    if truth is not None:
         scores = evaluate(truth, pred)
     else:
         log.info("no ground-truth labels: cluster statistics only")

@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from . import io
+from .device import pick_device
 from .progress import Progress, log
 
 DEFAULTS = {
@@ -60,15 +61,6 @@ def gcn_config(**overrides) -> dict:
         if int(cfg[key]) < 1:
             raise ValueError(f"GCN parameter {key} must be ≥ 1, got {cfg[key]}")
     return cfg
-
-
-def pick_device(device: str = "auto") -> torch.device:
-    """CUDA when asked for or available under 'auto'; the CPU otherwise."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' requested but torch sees no GPU")
-    return torch.device(device)
 
 
 def normalised_adjacency(adj: sp.csr_matrix) -> sp.csr_matrix:

@@ -118,7 +118,6 @@ class Result:
     method: str
     params: dict
     clusters: str
-    table: str
     metrics: str
     graph: str | None = None   # the built graph, whose quality (SNR, Q) the summary reports
 
@@ -126,8 +125,6 @@ class Result:
 @dataclass
 class Plan:
     results: str
-    datasets: list[str]
-    experiments: list[str]
     knn: dict[str, dict] = field(default_factory=dict)     # tag -> kNN parameters
     outcomes: list[Result] = field(default_factory=list)
     jobs: dict[str, Job] = field(default_factory=dict)     # output path -> job
@@ -188,8 +185,7 @@ def make_plan(config: dict) -> Plan:
     run = config.get("run") or {}
     datasets = _check_names("datasets", run.get("datasets"), config["datasets"])
     experiments = _check_names("experiments", run.get("experiments"), config["experiments"])
-    plan = Plan(results=str(config.get("results", "results")).rstrip("/"),
-                datasets=datasets, experiments=experiments)
+    plan = Plan(results=str(config.get("results", "results")).rstrip("/"))
     for ds in datasets:
         for name in experiments:
             exp = config["experiments"][name]
@@ -212,7 +208,7 @@ def make_plan(config: dict) -> Plan:
             else:  # the schema admits no other method
                 raise ConfigError(f"experiments.{name}: unknown method {method!r}")
             plan.outcomes.append(Result(ds, name, method, params, f"{leaf}/clusters.h5",
-                                        f"{leaf}/clusters.tsv", f"{leaf}/metrics.json", graph))
+                                        f"{leaf}/metrics.json", graph))
     return plan
 
 
