@@ -37,8 +37,7 @@ rule structure:
         "{prefix}/structure.benchmark.tsv"
     threads: workflow.cores
     resources:
-        mem_mb=8000,
-        runtime=60,
+        **cluster_resources("structure"),
     wildcard_constraints:
         prefix=r".+/ss-[^/]+",
     shell:
@@ -60,8 +59,7 @@ rule koff:
         "{prefix}/koff.benchmark.tsv"
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=20,
+        **cluster_resources("koff"),
     wildcard_constraints:
         prefix=r".+/koff-b[^/]+",
     shell:
@@ -83,8 +81,7 @@ rule filter_train:
         "{prefix}/filter.benchmark.tsv"
     threads: workflow.cores
     resources:
-        mem_mb=8000,
-        runtime=120,
+        **cluster_resources("filter_train"),
     wildcard_constraints:
         prefix=r".+/filter-[0-9a-f]{8}",
     shell:
@@ -106,8 +103,7 @@ rule filter_infer:
         "{prefix}/k_hat.benchmark.tsv"
     threads: workflow.cores
     resources:
-        mem_mb=8000,
-        runtime=60,
+        **cluster_resources("filter_infer"),
     wildcard_constraints:
         prefix=r".+/and-b[^/]+",
     shell:
@@ -129,8 +125,7 @@ rule graph:
         "{prefix}/graph.benchmark.tsv"
     threads: 1
     resources:
-        mem_mb=8000,
-        runtime=30,
+        **cluster_resources("graph"),
     wildcard_constraints:
         prefix=r".+/(and-b[^/]+|graph-[^/]+|koff-b[^/]+)",
     shell:
@@ -152,8 +147,7 @@ rule gcn_train:
         "{prefix}/gcn.benchmark.tsv"
     threads: workflow.cores
     resources:
-        mem_mb=8000,
-        runtime=180,
+        **cluster_resources("gcn_train"),
     wildcard_constraints:
         prefix=r".+/gcn-[0-9a-f]{8}",
     shell:
@@ -175,8 +169,7 @@ rule embed:
         "{prefix}/embedding.benchmark.tsv"
     threads: workflow.cores
     resources:
-        mem_mb=8000,
-        runtime=60,
+        **cluster_resources("embed"),
     wildcard_constraints:
         prefix=r".+/gcn-[0-9a-f]{8}",
     shell:
@@ -199,8 +192,7 @@ rule link:
         "{prefix}/clusters.benchmark.tsv"
     threads: workflow.cores
     resources:
-        mem_mb=8000,
-        runtime=60,
+        **cluster_resources("link"),
     wildcard_constraints:
         prefix=r".+/link-k\d+-[^/]+",
     shell:
@@ -223,8 +215,7 @@ rule graph_cut:
         "{prefix}/clusters.benchmark.tsv"
     threads: 1
     resources:
-        mem_mb=8000,
-        runtime=30,
+        **cluster_resources("graph_cut"),
     wildcard_constraints:
         prefix=r".+/cut-[^/]+",
     shell:
@@ -247,7 +238,6 @@ rule bundle:
         f"{RESULTS}/{{dataset}}/bundles/{{experiment}}.benchmark.tsv"
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=5,
+        **cluster_resources("bundle"),
     shell:
         STAGE_SHELL

@@ -14,8 +14,7 @@ rule knn_threshold:
         f"{RESULTS}/{{dataset}}/{{part}}/{{knn}}/threshold-{{threshold}}/clusters.benchmark.tsv"
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=30,
+        **cluster_resources("knn_threshold"),
     shell:
         FACECLUSTER + " threshold --knn {input.knn} --features {input.features}"
         " --threshold {wildcards.threshold} --out {output.clusters} --table {output.table} --log {log}"

@@ -15,8 +15,7 @@ rule ingest:
         f"{RESULTS}/{{dataset}}/{{part}}/ingest.benchmark.tsv"
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=30,
+        **cluster_resources("ingest"),
     shell:
         FACECLUSTER + " ingest --dataset {params.dataset:q} --part {wildcards.part}"
         " --out {output.features} --manifest {output.manifest} --log {log}"

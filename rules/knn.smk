@@ -15,8 +15,7 @@ rule knn:
         f"{RESULTS}/{{dataset}}/{{part}}/{{knn}}/knn.benchmark.tsv"
     threads: workflow.cores
     resources:
-        mem_mb=8000,
-        runtime=120,
+        **cluster_resources("knn"),
     shell:
         FACECLUSTER + " knn --features {input.features} --params {params.spec:q}"
         " --out {output.knn} --threads {threads} --log {log}"

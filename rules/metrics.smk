@@ -14,8 +14,7 @@ rule metrics:
         "{leaf}/metrics.benchmark.tsv"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=10,
+        **cluster_resources("metrics"),
     shell:
         FACECLUSTER + " metrics --clusters {input.clusters} --features {input.features}"
         " --out {output.metrics} --log {log}"
@@ -40,8 +39,7 @@ rule summary:
         f"{RESULTS}/summary.benchmark.tsv"
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=5,
+        **cluster_resources("summary"),
     shell:
         FACECLUSTER + " summary --entries {params.entries:q} --tsv {output.tsv} --md {output.md}"
         " --log {log} > /dev/null"
