@@ -81,3 +81,67 @@ def test_ivf_recall_on_the_small_synthetic_set():
     _, _, meta = knn_graph(x, k=80, index="ivf", recall_sample=500, threads=2)
     assert meta["index"] == "ivf" and meta["recall_sample"] == 500
     assert meta["recall_at_k"] >= 0.95, meta
+
+
+# GPU selection.  No GPU here: faiss is made to report one, and its CPU→GPU copy is
+# replaced by a recorder that hands back the CPU index, so the search still runs.
+
+@pytest.fixture
+def fake_gpu(monkeypatch):
+    import faiss
+
+    moved = []
+
+    def to_all_gpus(index):
+        moved.append(type(index).__name__)
+        return index
+
+    monkeypatch.setattr(faiss, "get_num_gpus", lambda: 1, raising=False)
+    monkeypatch.setattr(faiss, "index_cpu_to_all_gpus", to_all_gpus, raising=False)
+    return moved
+
+
+def test_exact_and_ivf_search_on_a_visible_gpu(clustered, fake_gpu):
+    x, _ = clustered
+    ids, sims, meta = knn_graph(x, k=10, index="exact")
+    assert meta["device"] == "cuda" and fake_gpu == ["IndexFlatIP"]
+    cpu_ids, cpu_sims, _ = knn_graph(x, k=10, index="exact", device="cpu")
+    np.testing.assert_array_equal(ids, cpu_ids)
+    fake_gpu.clear()
+    _, _, meta = knn_graph(x, k=10, index="ivf", nlist=8, nprobe=4, recall_sample=50)
+    assert meta["device"] == "cuda" and (meta["nlist"], meta["nprobe"]) == (7, 4)
+    assert fake_gpu == ["IndexIVFFlat", "IndexFlatIP"], "the recall reference searches there too"
+
+
+def test_hnsw_stays_on_the_cpu_beside_a_gpu(clustered, fake_gpu):
+    x, _ = clustered
+    _, _, meta = knn_graph(x, k=10, index="hnsw", recall_sample=50)
+    assert meta["device"] == "cpu" and fake_gpu == []
+    with pytest.raises(ValueError, match="no GPU hnsw index"):
+        knn_graph(x, k=10, index="hnsw", device="cuda")
+
+
+def test_cpu_fallback_when_faiss_sees_no_gpu(clustered, monkeypatch):
+    """faiss-gpu on a machine without a GPU reports 0 GPUs; faiss-cpu has no counter."""
+    import faiss
+
+    def no_gpu(index):
+        raise AssertionError("a GPU index was created with no GPU")
+
+    monkeypatch.setattr(faiss, "index_cpu_to_all_gpus", no_gpu, raising=False)
+    x, _ = clustered
+    for count in (lambda: 0, None):
+        if count is None:
+            monkeypatch.delattr(faiss, "get_num_gpus", raising=False)
+        else:
+            monkeypatch.setattr(faiss, "get_num_gpus", count, raising=False)
+        _, _, meta = knn_graph(x, k=10, index="exact")
+        assert meta["device"] == "cpu"
+        with pytest.raises(ValueError, match="'cuda' requested, but faiss sees 0 GPU"):
+            knn_graph(x, k=10, index="exact", device="cuda")
+
+
+def test_unknown_device_is_refused(clustered):
+    x, _ = clustered
+    with pytest.raises(ValueError, match="'auto', 'cpu' or 'cuda'"):
+        knn_graph(x, k=10, index="exact", device="gpu0")

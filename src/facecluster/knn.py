@@ -9,6 +9,9 @@ The artifact every method reads: ``ids`` int32 (N, k) and ``sims`` float32
 (N, k), each row sorted by decreasing similarity with the query itself first.
 Where an approximate index returns fewer than k neighbours, the row is padded
 with id -1 and similarity -1.
+
+With faiss-gpu installed and a GPU visible, exact and IVF indexes search on the GPU
+(HNSW has no GPU version in faiss); otherwise everything runs on the CPU.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import numpy as np
 from .progress import Progress, log
 
 INDEX_KINDS = ("auto", "exact", "ivf", "hnsw")
+GPU_KINDS = ("exact", "ivf")  # index kinds faiss can move to a GPU
 
 
 def _faiss(threads: int):
@@ -28,6 +32,31 @@ def _faiss(threads: int):
 
     faiss.omp_set_num_threads(max(1, int(threads)))
     return faiss
+
+
+def faiss_gpus(faiss) -> int:
+    """GPUs faiss can use: 0 for faiss-cpu, and for faiss-gpu on a machine without a
+    visible GPU (which still runs CPU indexes, but raises when asked for a GPU one)."""
+    count = getattr(faiss, "get_num_gpus", None)
+    return int(count()) if count is not None else 0
+
+
+def to_device(idx, kind: str, device: str = "auto", threads: int = 1):
+    """``(index, 'cuda' | 'cpu')``: ``idx`` copied to every visible GPU when ``device`` is
+    ``'auto'`` or ``'cuda'`` and faiss has a GPU, else ``idx`` itself on the CPU.
+    ``'cuda'`` with no GPU, or for an HNSW index, is an error; ``'auto'`` falls back."""
+    if device not in ("auto", "cpu", "cuda"):
+        raise ValueError(f"kNN device must be 'auto', 'cpu' or 'cuda', not {device!r}")
+    if device == "cpu":
+        return idx, "cpu"
+    faiss = _faiss(threads)
+    gpus = faiss_gpus(faiss)
+    if device == "cuda" and (gpus == 0 or kind not in GPU_KINDS):
+        raise ValueError(f"kNN device 'cuda' requested, but faiss sees {gpus} GPU(s) "
+                         f"and has {'a' if kind in GPU_KINDS else 'no'} GPU {kind} index")
+    if gpus == 0 or kind not in GPU_KINDS:
+        return idx, "cpu"
+    return faiss.index_cpu_to_all_gpus(idx), "cuda"
 
 
 def build_index(features: np.ndarray, index: str = "exact", *, nlist: int = 0, nprobe: int = 64,
@@ -134,13 +163,14 @@ def recall_at_k(approx_ids: np.ndarray, exact_ids: np.ndarray) -> float:
 def knn_graph(features: np.ndarray, k: int, index: str = "auto", *, exact_max_n: int = 20000,
               nlist: int = 0, nprobe: int = 64, hnsw_m: int = 32, ef_construction: int = 80,
               ef_search: int = 128, train_size: int = 0, block_size: int = 4096,
-              recall_sample: int = 1000, seed: int = 0, threads: int = 1
-              ) -> tuple[np.ndarray, np.ndarray, dict]:
+              recall_sample: int = 1000, seed: int = 0, threads: int = 1,
+              device: str = "auto") -> tuple[np.ndarray, np.ndarray, dict]:
     """Each row's k nearest neighbours (self first): ``(ids, sims, meta)``.
 
     ``index='auto'`` searches exactly up to ``exact_max_n`` items and with IVF
     beyond.  For an approximate index, ``meta['recall_at_k']`` is recall@k
-    against exact search on ``recall_sample`` random queries.
+    against exact search on ``recall_sample`` random queries.  ``device``: see
+    ``to_device``; ``meta['device']`` tells where the search ran.
     """
     features = np.ascontiguousarray(features, dtype=np.float32)
     n = features.shape[0]
@@ -158,15 +188,18 @@ def knn_graph(features: np.ndarray, k: int, index: str = "auto", *, exact_max_n:
     idx = build_index(features, kind, nlist=nlist, nprobe=nprobe, hnsw_m=hnsw_m,
                       ef_construction=ef_construction, ef_search=ef_search,
                       train_size=train_size, seed=seed, threads=threads)
+    if kind == "ivf":  # read before a GPU copy, whose attributes differ
+        nlist_used, nprobe_used = int(idx.nlist), int(idx.nprobe)
+    idx, where = to_device(idx, kind, device, threads)
     build_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     ids, sims = search_blocks(idx, features, k_eff, block_size, f"{kind} kNN search")
     search_s = time.perf_counter() - t0
     ids, sims = put_self_first(ids, sims, features)
-    meta = {"k": k_eff, "n": n, "dim": int(features.shape[1]), "index": kind,
+    meta = {"k": k_eff, "n": n, "dim": int(features.shape[1]), "index": kind, "device": where,
             "build_seconds": round(build_s, 3), "search_seconds": round(search_s, 3)}
     if kind == "ivf":
-        meta.update(nlist=int(idx.nlist), nprobe=int(idx.nprobe))
+        meta.update(nlist=nlist_used, nprobe=nprobe_used)
     if kind == "hnsw":
         meta.update(hnsw_m=hnsw_m, ef_construction=ef_construction, ef_search=ef_search)
     if kind == "exact":
@@ -175,7 +208,8 @@ def knn_graph(features: np.ndarray, k: int, index: str = "auto", *, exact_max_n:
         rng = np.random.default_rng(seed + 1)
         m = min(n, recall_sample)
         sample = np.sort(rng.choice(n, size=m, replace=False))
-        exact = build_index(features, "exact", threads=threads)
+        exact, _ = to_device(build_index(features, "exact", threads=threads), "exact",
+                             where, threads)
         exact_ids, exact_sims = search_blocks(exact, features[sample], k_eff, block_size,
                                               "exact search for recall")
         exact_ids, _ = put_self_first(exact_ids, exact_sims, features, sample)
