@@ -125,6 +125,10 @@ printf '%s\nNodeName=%s Name=gpu File=/dev/null\n' "$MARK" "$NODE" > /etc/slurm/
 # --- munge: reuse one that answers (stopped only if started here), else start it ------
 if munge -n 2>/dev/null | unmunge > /dev/null 2>&1; then
     say "munged already running; using it"
+    # Ours only if it is the one this directory recorded; otherwise stop.sh leaves it alone.
+    if [[ -s $STATE/munged.pid && $(cat "$STATE/munged.pid") != $(cat /run/munge/munged.pid 2>/dev/null) ]]; then
+        rm -f "$STATE/munged.pid"
+    fi
 else
     mkdir -p /run/munge /var/lib/munge /var/log/munge
     chown munge:munge /run/munge /var/lib/munge /var/log/munge
