@@ -1,6 +1,9 @@
 import numpy as np
 
-from facecluster.baseline import components_from_edges, knn_threshold_clusters
+import pytest
+
+from facecluster.baseline import (best_threshold, components_from_edges, knn_threshold_clusters,
+                                  threshold_scores)
 
 
 def test_hand_made_threshold_components():
@@ -28,3 +31,19 @@ def test_labels_do_not_depend_on_edge_order():
     b = components_from_edges(40, cols[perm], rows[perm])
     np.testing.assert_array_equal(a, b)
     assert a[0] == 0 and set(np.unique(a)) == set(range(a.max() + 1))
+
+
+def test_threshold_calibration_picks_the_best_threshold_by_hand():
+    # Two pairs at cosine 0.9, the pairs 0.5 apart; labels follow the pairs.
+    ids = np.array([[0, 1, 2], [1, 0, 3], [2, 3, 0], [3, 2, 1]])
+    sims = np.array([[1, 0.9, 0.5], [1, 0.9, 0.5], [1, 0.9, 0.5], [1, 0.9, 0.5]], dtype=np.float32)
+    labels = np.array([0, 0, 1, 1])
+    scores = threshold_scores(ids, sims, labels, np.array([0.4, 0.5, 0.6, 0.9, 0.95]))
+    by_t = {s["threshold"]: s for s in scores}
+    # 0.4 and 0.5 (≥): one cluster, pairwise precision 2/6, recall 1 -> F = 0.5.
+    assert by_t[0.4]["f_pairwise"] == pytest.approx(0.5) and by_t[0.5]["f_pairwise"] == pytest.approx(0.5)
+    assert by_t[0.6]["f_pairwise"] == 1.0 and by_t[0.9]["f_bcubed"] == 1.0
+    assert by_t[0.95]["f_pairwise"] == 0.0  # singletons
+    assert best_threshold(scores)["threshold"] == 0.6, "ties go to the lowest threshold"
+    strict = threshold_scores(ids, sims, labels, np.array([0.9]), strict=True)
+    assert strict[0]["f_pairwise"] == 0.0, "strict: 0.9 is not > 0.9"

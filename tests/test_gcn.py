@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import torch
 
 from facecluster import gcn
@@ -54,3 +55,53 @@ def test_device_selection_falls_back_to_cpu():
     expected = "cuda" if torch.cuda.is_available() else "cpu"
     assert gcn.pick_device("auto").type == expected
     assert gcn.pick_device("cpu").type == "cpu"
+
+
+def test_held_out_identities_are_whole_identities():
+    labels = np.repeat(np.arange(10), [3, 1, 4, 1, 5, 9, 2, 6, 5, 3])
+    held = gcn.held_out_identities(labels, 0.2, seed=3)
+    held_ids = np.unique(labels[held])
+    assert held_ids.size == 2
+    assert not np.isin(labels[~held], held_ids).any(), "an identity is either held out or not"
+    np.testing.assert_array_equal(held, gcn.held_out_identities(labels, 0.2, seed=3))
+    assert gcn.held_out_identities(labels, 0.0) is None
+    assert gcn.held_out_identities(np.array([0, 0, 1, 1]), 0.5) is None, "training keeps two ids"
+
+
+def test_batches_avoid_held_out_vertices(clustered):
+    x, labels, adj, ids = _graph(clustered)
+    usable = ~gcn.held_out_identities(labels, 0.25, seed=0)
+    rng = np.random.default_rng(0)
+    for pool in (ids, adj):
+        for _ in range(20):
+            batch = gcn._sample_batch(pool, 8, 16, rng, usable)
+            assert batch.size > 8 and usable[batch].all()
+
+
+def test_validation_keeps_the_best_model_and_its_theta(clustered, tmp_path):
+    x, labels, adj, ids = _graph(clustered)
+    cfg = {"steps": 60, "hidden": 32, "val_every": 20, "val_fraction": 0.25}
+    ckpt, info = gcn.train_gcn(x, adj, labels, cfg, seed=0, device="cpu", candidates=ids)
+    val = ckpt["validation"]
+    assert [c["step"] for c in val["curve"]] == [0, 20, 40, 60]
+    best = max(val["curve"], key=lambda c: c["score"])
+    assert (val["step"], val["theta"]) == (best["step"], best["theta"])
+    assert val["theta"] in gcn.THETA_GRID and val["held_out_identities"] == 3
+    # The kept model scores on the held-out vertices what its curve entry says.
+    gcn.save_checkpoint(tmp_path / "gcn.pt", ckpt)
+    model = gcn.load_checkpoint(tmp_path / "gcn.pt")
+    held = gcn.held_out_identities(labels, 0.25, seed=0)
+    emb = gcn.embed(model, x, adj, device="cpu")[held]
+    scores = gcn.validation_scores(emb, labels[held], k=80, thetas=np.array([val["theta"]]))[0]
+    assert abs(scores["f_pairwise"] - val["f_pairwise"]) < 1e-6
+    assert gcn.checkpoint_theta(tmp_path / "gcn.pt") == val["theta"]
+
+
+def test_theta_auto_needs_a_validated_gcn(clustered, tmp_path):
+    x, labels, adj, ids = _graph(clustered)
+    ckpt, info = gcn.train_gcn(x, adj, labels, {"steps": 5, "hidden": 16, "val_fraction": 0},
+                               seed=0, device="cpu", candidates=ids)
+    assert ckpt["validation"] is None and "validation" not in info
+    gcn.save_checkpoint(tmp_path / "gcn.pt", ckpt)
+    with pytest.raises(ValueError, match="val_fraction"):
+        gcn.checkpoint_theta(tmp_path / "gcn.pt")

@@ -22,9 +22,13 @@ def link_embeddings(embeddings: np.ndarray, theta: float, k: int = 80, threads: 
     emb = np.asarray(embeddings, dtype=np.float32)
     emb = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
     ids, sims, meta = knn_graph(emb, k=k, threads=threads, **knn_params)
-    # "larger than θ": the smallest float32 above θ is the inclusive threshold.
-    labels = knn_threshold_clusters(ids, sims, float(np.nextafter(np.float32(theta), np.float32(2))))
-    return labels, {"theta": theta, "linkage_knn": meta}
+    return link_neighbours(ids, sims, theta), {"theta": theta, "linkage_knn": meta}
+
+
+def link_neighbours(ids: np.ndarray, sims: np.ndarray, theta: float) -> np.ndarray:
+    """Clusters of the neighbour pairs with cosine strictly larger than ``theta``."""
+    # The smallest float32 above θ is the inclusive threshold.
+    return knn_threshold_clusters(ids, sims, float(np.nextafter(np.float32(theta), np.float32(2))))
 
 
 def graph_cut(adj: sp.csr_matrix, features: np.ndarray, threshold: float) -> np.ndarray:

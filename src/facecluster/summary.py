@@ -30,9 +30,14 @@ def summary_rows(entries: list[dict]) -> list[dict]:
     rows = []
     for entry in entries:
         scores = io.read_json(entry["metrics"])
+        params = dict(entry.get("params", {}))
+        for key in ("theta", "threshold"):  # show the value a calibration chose
+            if params.get(key) == "auto":
+                chosen = io.read_attrs(Path(entry["metrics"]).with_name("clusters.h5"))[key]
+                params[key] = f"auto({chosen:.2f})"
         row = {"dataset": entry["dataset"], "experiment": entry["experiment"],
                "method": entry["method"],
-               "params": " ".join(f"{k}={v}" for k, v in entry.get("params", {}).items())}
+               "params": " ".join(f"{k}={v}" for k, v in params.items())}
         for column, key, _ in COLUMNS:
             row[column] = scores.get(key)
         quality = io.read_attrs(entry["graph"]) if entry.get("graph") else {}
