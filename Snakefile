@@ -14,6 +14,13 @@ validate(config, "config/schema.yaml")
 
 from facecluster import plan as fc_plan
 
+# A sweep's variants are experiments too: each is checked against the schema.
+try:
+    validate({**config, "experiments": fc_plan.expand_sweeps(config["experiments"])[0]},
+             "config/schema.yaml", set_default=False)
+except fc_plan.ConfigError as err:
+    raise WorkflowError(f"configuration: {err}")
+
 try:
     fc_plan.check_inputs(config)
     PLAN = fc_plan.make_plan(config)

@@ -51,3 +51,39 @@ def test_unknown_names_in_run_are_refused():
     cfg["run"] = {"experiments": ["a", "nope"]}
     with pytest.raises(ConfigError, match=r"run.experiments names \['nope'\]"):
         make_plan(cfg)
+
+
+def test_theta_auto_links_with_the_gcn_model():
+    plan = make_plan(config(a={"method": "adanets", "theta": "auto"},
+                            b={"method": "adanets", "theta": 0.9}))
+    auto, fixed = plan.outcomes
+    assert "link-k80-auto" in auto.clusters
+    link = plan.job(auto.clusters)
+    assert link.params["theta"] == "auto"
+    assert link.inputs["model"].endswith("/gcn.pt") and "model" not in plan.job(fixed.clusters).inputs
+    with pytest.raises(ConfigError, match="val_fraction is 0"):
+        make_plan(config(a={"method": "adanets", "theta": "auto", "gcn": {"val_fraction": 0}}))
+
+
+def test_a_sweep_expands_into_variants_that_share_upstream_artifacts():
+    plan = make_plan(config(s={"method": "adanets",
+                               "sweep": {"beta": [0.5, 1.0, 2.0], "theta": [0.9, 0.95]}}))
+    names = [o.experiment for o in plan.outcomes]
+    assert names == [f"s.beta-{b}.theta-{t}" for b in ("0.5", "1", "2") for t in ("0.9", "0.95")]
+    assert len(stage_paths(plan, "structure")) == 2, "SS once per split for the whole sweep"
+    assert len(stage_paths(plan, "filter_train")) == 3 and len(stage_paths(plan, "embed")) == 3
+    assert len(stage_paths(plan, "link")) == 6
+    assert plan.outcomes[0].params["beta"] == 0.5 and plan.outcomes[5].params["theta"] == 0.95
+
+
+def test_dotted_sweep_keys_reach_into_sections_and_run_selects_a_sweep():
+    cfg = config(s={"method": "adanets", "gcn": {"hidden": 64}, "sweep": {"gcn.lr": [0.1, 0.01]}},
+                 t={"method": "knn_threshold", "sweep": {"threshold": [0.5, 0.6]}})
+    cfg["run"] = {"experiments": ["s"]}
+    plan = make_plan(cfg)
+    assert [o.experiment for o in plan.outcomes] == ["s.gcn.lr-0.1", "s.gcn.lr-0.01"]
+    trains = [plan.jobs[p] for p in sorted(stage_paths(plan, "gcn_train"))]
+    assert sorted(j.params["gcn"]["lr"] for j in trains) == [0.01, 0.1]
+    assert all(j.params["gcn"]["hidden"] == 64 for j in trains), "the rest of the section stays"
+    cfg["run"] = {"experiments": ["t.threshold-0.6"]}
+    assert [o.clusters.split("/")[-2] for o in make_plan(cfg).outcomes] == ["threshold-0.6"]

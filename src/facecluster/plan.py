@@ -13,6 +13,7 @@ original space, ``{knn}/ss-{η}`` in the structure space)::
     {dataset}/{part}/features.zarr, manifest.json          ingest
     {dataset}/{part}/{knn}/knn.h5                          kNN graph
     {dataset}/{part}/{knn}/threshold-{τ}/clusters.h5       baseline clusters
+    {dataset}/train/{knn}/threshold-auto/calibration.json  τ calibrated on train (τ: auto)
     {dataset}/{part}/{knn}/ss-{η}/structure.h5             structure space
     {dataset}/train/C/koff-b{β}/koff.h5                    k_off labels
     {dataset}/train/C/koff-b{β}/filter-{hash}/filter.pt    adaptive filter
@@ -20,7 +21,7 @@ original space, ``{knn}/ss-{η}`` in the structure space)::
     {dataset}/{part}/C/graph-{builder}-{v}/graph.h5        ablation graphs (Table 9)
     {graph folder}/gcn-{hash}/gcn.pt                       GCN (train part)
     {graph folder}/gcn-{hash}/embedding.zarr               GCN embedding (test part)
-    {graph folder}/gcn-{hash}/link-k{k}-{θ}/clusters.h5    linkage
+    {graph folder}/gcn-{hash}/link-k{k}-{θ|auto}/clusters.h5  linkage
     {graph folder}/cut-{τ}/clusters.h5                     graph-cut (Table 8)
     {dataset}/bundles/{experiment}/                        trained filter + GCN, for new faces
     .../clusters.tsv, metrics.json                         export and scores
@@ -32,7 +33,9 @@ find them in ``Plan.jobs``, keyed by output path.
 
 from __future__ import annotations
 
+import copy
 import hashlib
+import itertools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,11 +43,12 @@ from pathlib import Path
 KNN_DEFAULTS = {
     "k": 80, "index": "auto", "exact_max_n": 20000, "nlist": 0, "nprobe": 64, "hnsw_m": 32,
     "ef_construction": 80, "ef_search": 128, "train_size": 0, "block_size": 4096,
-    "recall_sample": 1000, "seed": 0,
+    "recall_sample": 1000, "seed": 0, "shards": 1,
 }
 
 # Keys that change how a result is computed, not what it is: left out of the tag.
-KNN_RUNTIME_KEYS = ("block_size",)
+# (A sharded search writes the same artifact as one search: tests/test_knn.py.)
+KNN_RUNTIME_KEYS = ("block_size", "shards")
 
 
 class ConfigError(ValueError):
@@ -93,7 +97,8 @@ ADANETS_DEFAULTS = {
     "train_graph": "predicted",  # GCN training graph: predicted k̂_off | true k_off labels
     "gcn": {},                 # GCN parameters (gcn.DEFAULTS)
     "clustering": "gcn",       # gcn: embed and link | graph_cut: no GCN (Table 8)
-    "theta": 0.96,             # θ, linkage threshold on the GCN embeddings
+    "theta": "auto",           # θ, linkage threshold on the GCN embeddings; auto: chosen on
+                               # held-out training identities (gcn.val_fraction)
     "linkage_k": 80,           # neighbours searched per vertex in the embedding space
     "cut_threshold": 0.6,      # graph_cut: edges with cosine below this are cut
     "seed": 0,
@@ -156,14 +161,68 @@ class Plan:
         return f"{self.results}/{dataset}/{part}/features.zarr"
 
 
-def _check_names(kind: str, chosen: list[str] | None, known: dict) -> list[str]:
+def _check_names(kind: str, chosen: list[str] | None, known: dict,
+                 groups: dict[str, list[str]] | None = None) -> list[str]:
+    """The names ``run.{kind}`` selects; a sweep's name (a key of ``groups``) selects
+    all of its variants."""
+    groups = groups or {}
     if chosen is None:
         return list(known)
-    unknown = [name for name in chosen if name not in known]
+    unknown = [name for name in chosen if name not in known and name not in groups]
     if unknown:
         raise ConfigError(f"run.{kind} names {unknown}, which are not defined under `{kind}:` "
-                          f"(defined: {sorted(known)})")
-    return list(chosen)
+                          f"(defined: {sorted(set(known) | set(groups))})")
+    return [variant for name in chosen for variant in groups.get(name, [name])]
+
+
+def _value_tag(value) -> str:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    return number_tag(value)
+
+
+def _set_dotted(target: dict, key: str, value) -> None:
+    *parents, last = key.split(".")
+    for part in parents:
+        child = target.get(part)
+        if child is None:
+            child = target[part] = {}
+        elif not isinstance(child, dict):
+            raise ConfigError(f"sweep key {key!r}: {part!r} is not a section")
+        target = child
+    target[last] = value
+
+
+def expand_sweeps(experiments: dict) -> tuple[dict, dict[str, list[str]]]:
+    """Experiments with their ``sweep:`` expanded: one variant per combination.
+
+    ``sweep: {beta: [0.5, 1], gcn.lr: [0.1, 0.01]}`` in experiment ``s`` gives the
+    variants ``s.beta-0.5.gcn.lr-0.1`` … ``s.beta-1.gcn.lr-0.01``, each the
+    experiment with those keys set (dotted keys reach into sections).  Variants are
+    ordinary experiments: the plan shares every artifact they agree on.  Returns
+    (experiments by name, sweep name -> its variant names).
+    """
+    expanded: dict[str, dict] = {}
+    groups: dict[str, list[str]] = {}
+    for name, exp in experiments.items():
+        sweep = exp.get("sweep")
+        if not sweep:
+            expanded[name] = exp
+            continue
+        base = {key: value for key, value in exp.items() if key != "sweep"}
+        keys = list(sweep)
+        groups[name] = []
+        for values in itertools.product(*(sweep[key] for key in keys)):
+            variant = copy.deepcopy(base)
+            for key, value in zip(keys, values):
+                _set_dotted(variant, key, value)
+            vname = ".".join([name] + [f"{key}-{_value_tag(v)}" for key, v in zip(keys, values)])
+            if vname in experiments or vname in expanded:
+                raise ConfigError(f"experiments.{name}: the sweep variant {vname} is also "
+                                  f"defined elsewhere")
+            expanded[vname] = variant
+            groups[name].append(vname)
+    return expanded, groups
 
 
 def check_inputs(config: dict) -> None:
@@ -184,11 +243,12 @@ def make_plan(config: dict) -> Plan:
     """Resolve the configuration into the artifacts `all` needs."""
     run = config.get("run") or {}
     datasets = _check_names("datasets", run.get("datasets"), config["datasets"])
-    experiments = _check_names("experiments", run.get("experiments"), config["experiments"])
+    all_experiments, sweeps = expand_sweeps(config["experiments"])
+    experiments = _check_names("experiments", run.get("experiments"), all_experiments, sweeps)
     plan = Plan(results=str(config.get("results", "results")).rstrip("/"))
     for ds in datasets:
         for name in experiments:
-            exp = config["experiments"][name]
+            exp = all_experiments[name]
             kp = knn_params(config, exp)
             ktag = knn_tag(kp)
             plan.knn[ktag] = kp
@@ -196,7 +256,12 @@ def make_plan(config: dict) -> Plan:
             method = exp["method"]
             graph = None
             if method == "knn_threshold":
-                leaf = f"{base}/threshold-{number_tag(exp['threshold'])}"
+                if exp["threshold"] == "auto" and "train" not in dataset_parts(config["datasets"][ds]):
+                    raise ConfigError(f"experiment {name}: threshold 'auto' is calibrated on "
+                                      f"labeled training data, and dataset {ds} has no train "
+                                      f"part: give it `split:` or `train:`, or a number")
+                tag = "auto" if exp["threshold"] == "auto" else number_tag(exp["threshold"])
+                leaf = f"{base}/threshold-{tag}"
                 params = {"threshold": exp["threshold"], "k": kp["k"]}
             elif method == "adanets":
                 if "train" not in dataset_parts(config["datasets"][ds]):
@@ -300,8 +365,15 @@ def _plan_adanets(plan: Plan, ds: str, name: str, ktag: str, kp: dict,
                       "structure_space": exp["structure_space"], "eta": exp["eta"],
                       "theta": exp["theta"], "linkage_k": exp["linkage_k"]})
         plan.bundles.append(bundle)
-    leaf = f"{test_graph}/{gtag}/link-k{exp['linkage_k']}-{number_tag(exp['theta'])}"
-    plan.add_job(f"{leaf}/clusters.h5", "link", {"embedding": embedding, "features": feats("test")},
+    link_inputs = {"embedding": embedding, "features": feats("test")}
+    if exp["theta"] == "auto":  # θ chosen by the GCN's validation, stored in its checkpoint
+        link_inputs["model"] = gcn_model
+        if float((exp["gcn"] or {}).get("val_fraction", 1)) == 0:
+            raise ConfigError(f"experiments.{name}: theta 'auto' needs the GCN's validation, "
+                              f"and gcn.val_fraction is 0")
+    theta_tag = "auto" if exp["theta"] == "auto" else number_tag(exp["theta"])
+    leaf = f"{test_graph}/{gtag}/link-k{exp['linkage_k']}-{theta_tag}"
+    plan.add_job(f"{leaf}/clusters.h5", "link", link_inputs,
                  {"theta": exp["theta"], "k": exp["linkage_k"]})
     summary["theta"] = exp["theta"]
     return leaf, f"{test_graph}/graph.h5", summary
