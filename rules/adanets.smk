@@ -22,26 +22,35 @@ STAGE_SHELL = (FACECLUSTER + " {params.command} {params.inputs} --params {params
                " --out {output[0]} --threads {threads} --log {log}")
 
 
-rule structure:
-    input:
-        unpack(stage_inputs("structure.h5")),
-    output:
-        "{prefix}/structure.h5",
-    params:
-        command="structure",
-        inputs=stage_in_flags("structure.h5"),
-        spec=stage_params("structure.h5"),
-    log:
-        "{prefix}/structure.log",
-    benchmark:
-        "{prefix}/structure.benchmark.tsv"
-    threads: workflow.cores
-    resources:
-        **cluster_resources("structure"),
-    wildcard_constraints:
-        prefix=r".+/ss-[^/]+",
-    shell:
-        STAGE_SHELL
+STRUCTURE_RULE = dict(
+    params=dict(command="structure", inputs=stage_in_flags("structure.h5"),
+                spec=stage_params("structure.h5")),
+)
+
+if BETWEEN_WORKFLOW_CACHE:  # see rules/common.smk
+    rule structure:
+        input: unpack(stage_inputs("structure.h5"))
+        output: "{prefix}/structure.h5"
+        params: **STRUCTURE_RULE["params"]
+        log: "{prefix}/structure.log"
+        threads: workflow.cores
+        resources: **cluster_resources("structure")
+        cache: "omit-software"
+        wildcard_constraints:
+            prefix=r".+/ss-[^/]+",
+        shell: STAGE_SHELL
+else:
+    rule structure:
+        input: unpack(stage_inputs("structure.h5"))
+        output: "{prefix}/structure.h5"
+        params: **STRUCTURE_RULE["params"]
+        log: "{prefix}/structure.log"
+        benchmark: "{prefix}/structure.benchmark.tsv"
+        threads: workflow.cores
+        resources: **cluster_resources("structure")
+        wildcard_constraints:
+            prefix=r".+/ss-[^/]+",
+        shell: STAGE_SHELL
 
 
 rule koff:

@@ -2,6 +2,7 @@
 # finds the parameters its wildcards stand for, and what a job asks a cluster for.
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -13,6 +14,11 @@ try:
     SLURM = fc_resources.slurm_settings(config)
 except ValueError as err:
     raise WorkflowError(f"configuration: {err}")
+
+# Snakemake's between-workflow cache (README: Running on SLURM) refuses rules that write a
+# benchmark file.  When a cache location is set, the cacheable rules (knn, structure) are
+# defined without one; their log still records wall time, CPU time and peak memory.
+BETWEEN_WORKFLOW_CACHE = bool(os.environ.get("SNAKEMAKE_OUTPUT_CACHE"))
 
 # Every rule runs one `facecluster` subcommand with its thread pools pinned, through
 # the interpreter that runs Snakemake (so an unactivated virtualenv works too).

@@ -9,6 +9,9 @@ rule ingest:
         manifest=f"{RESULTS}/{{dataset}}/{{part}}/manifest.json",
     params:
         dataset=lambda wc: as_json(config["datasets"][wc.dataset]),
+        # A parameter, not only a wildcard: the between-workflow cache hashes parameters,
+        # and without it the train and test parts of a dataset would hash alike.
+        part=lambda wc: wc.part,
     log:
         f"{RESULTS}/{{dataset}}/{{part}}/ingest.log",
     benchmark:
@@ -17,5 +20,5 @@ rule ingest:
     resources:
         **cluster_resources("ingest"),
     shell:
-        FACECLUSTER + " ingest --dataset {params.dataset:q} --part {wildcards.part}"
+        FACECLUSTER + " ingest --dataset {params.dataset:q} --part {params.part}"
         " --out {output.features} --manifest {output.manifest} --log {log}"

@@ -1,6 +1,9 @@
+import json
+
 import numpy as np
 import pytest
 
+from facecluster import knn
 from facecluster.knn import knn_graph, put_self_first, recall_at_k
 
 from conftest import unit_rows
@@ -145,3 +148,46 @@ def test_unknown_device_is_refused(clustered):
     x, _ = clustered
     with pytest.raises(ValueError, match="'auto', 'cpu' or 'cuda'"):
         knn_graph(x, k=10, index="exact", device="gpu0")
+
+
+@pytest.mark.parametrize("index", ["exact", "ivf"])
+def test_sharded_search_writes_the_unsharded_artifact(tmp_path, index):
+    """knn-index + knn-shard ×3 + knn-gather equals one knn run, array for array."""
+    from facecluster import cli, io
+
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(700, 24)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    features = tmp_path / "features.zarr"
+    io.write_arrays(features, {"features": x})
+    params = json.dumps({"k": 15, "index": index, "recall_sample": 200, "seed": 0, "shards": 3})
+    assert cli.main(["knn", "--features", str(features), "--params", params,
+                     "--out", str(tmp_path / "one.h5")]) == 0
+    assert cli.main(["knn-index", "--features", str(features), "--params", params,
+                     "--out", str(tmp_path / "index")]) == 0
+    shards = []
+    for i in (2, 0, 1):  # any order: the gather sorts the slices
+        shards += ["--shard", str(tmp_path / f"{i}-of-3.h5")]
+        assert cli.main(["knn-shard", "--features", str(features), "--index",
+                         str(tmp_path / "index"), "--shard", str(i), "--of", "3", "--params",
+                         params, "--out", str(tmp_path / f"{i}-of-3.h5")]) == 0
+    assert cli.main(["knn-gather", "--features", str(features), "--params", params, *shards,
+                     "--out", str(tmp_path / "gathered.h5")]) == 0
+    one, gathered = io.read_arrays(tmp_path / "one.h5"), io.read_arrays(tmp_path / "gathered.h5")
+    np.testing.assert_array_equal(one["ids"], gathered["ids"])
+    np.testing.assert_array_equal(one["sims"], gathered["sims"])
+    a, b = io.read_attrs(tmp_path / "one.h5"), io.read_attrs(tmp_path / "gathered.h5")
+    assert a["recall_at_k"] == b["recall_at_k"] and b["shards"] == 3
+    # A missing slice is refused, naming what is missing.
+    assert cli.main(["knn-gather", "--features", str(features), "--params", params,
+                     *shards[:4], "--out", str(tmp_path / "bad.h5")]) == 2
+    assert not (tmp_path / "bad.h5").exists()
+
+
+def test_shard_bounds_cover_the_rows_once():
+    for n, shards in [(10, 3), (7, 7), (5, 1), (100, 8)]:
+        bounds = knn.shard_bounds(n, shards)
+        assert bounds[0][0] == 0 and bounds[-1][1] == n and len(bounds) == shards
+        assert all(a[1] == b[0] for a, b in zip(bounds, bounds[1:]))
+        sizes = [stop - start for start, stop in bounds]
+        assert max(sizes) - min(sizes) <= 1

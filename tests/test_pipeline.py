@@ -116,6 +116,34 @@ def test_changing_theta_reruns_only_linkage_and_metrics(tiny_run, tmp_path):
         "link": 1, "metrics": 1, "summary": 1, "all": 1}
 
 
+def test_adding_a_beta_to_a_sweep_builds_only_the_new_branch(tiny_run, tmp_path):
+    """The tiny run's Ada-NETS (β 0.5) as a sweep over β {0.5, 1}: only β 1 is new."""
+    workdir, _ = tiny_run
+    tiny = yaml.safe_load((REPO / "config" / "tiny.yaml").read_text())
+    sweep = {**tiny["experiments"]["adanets"], "sweep": {"beta": [0.5, 1.0]}}
+    override = write_config(tmp_path / "sweep.yaml", {"experiments": {"adanets": sweep}})
+    proc = snakemake(workdir, "all", "-n", configs=(override,))
+    assert scheduled_rules(proc.stdout) == {
+        "koff": 1, "filter_train": 1, "filter_infer": 2, "graph": 2, "gcn_train": 1, "embed": 1,
+        "link": 1, "metrics": 1, "summary": 1, "all": 1}
+
+
+def test_sharded_knn_jobs_write_the_same_artifact(tiny_run, tmp_path):
+    """knn.shards = 3: an index job, three search jobs and a gather, same knn.h5 as one job."""
+    from facecluster import io
+
+    workdir, _ = tiny_run
+    unsharded = next((workdir / "results" / "tiny" / "test").glob("knn-*/knn.h5"))
+    target = unsharded.relative_to(workdir)
+    override = write_config(tmp_path / "shards.yaml", {"knn": {"shards": 3}})
+    fresh = tmp_path / "run"
+    proc = snakemake(fresh, str(target), configs=(override,))
+    assert scheduled_rules(proc.stdout) == {"ingest": 1, "knn_index": 1, "knn_shard": 3, "knn": 1}
+    one, gathered = io.read_arrays(unsharded), io.read_arrays(fresh / target)
+    assert (one["ids"] == gathered["ids"]).all() and (one["sims"] == gathered["sims"]).all()
+    assert io.read_attrs(fresh / target)["shards"] == 3
+
+
 def test_nothing_to_do_after_a_run(tiny_run):
     workdir, _ = tiny_run
     proc = snakemake(workdir, "all", "-n")

@@ -74,6 +74,70 @@ def cmd_knn(args) -> None:
     io.write_arrays(args.out, {"ids": ids, "sims": sims}, {**meta, "params": params})
 
 
+def cmd_knn_index(args) -> None:
+    """Sharded kNN, step 1: build the index once and save it (a folder: index + metadata)."""
+    from . import knn
+
+    params = json.loads(args.params)
+    features = io.read_array(args.features, "features")
+    idx, meta = knn.build_shard_index(features, threads=args.threads, **params)
+    with io.atomic_path(args.out) as tmp:
+        tmp.mkdir()
+        knn.write_index(tmp / "index.faiss", idx)
+        io.write_json(tmp / "meta.json", meta)
+    log.info("%s index over %d items saved for %d shards", meta["index"], meta["n"],
+             params.get("shards", 1))
+
+
+def cmd_knn_shard(args) -> None:
+    """Sharded kNN, step 2: one slice of the queries against the saved index."""
+    from pathlib import Path
+
+    from . import knn
+
+    params = json.loads(args.params)
+    meta = io.read_json(Path(args.index) / "meta.json")
+    features = io.read_array(args.features, "features")
+    if not 0 <= args.shard < args.of:
+        raise ValueError(f"shard {args.shard} of {args.of} does not exist")
+    start, stop = knn.shard_bounds(features.shape[0], args.of)[args.shard]
+    idx, where = knn.to_device(knn.read_index(Path(args.index) / "index.faiss", args.threads),
+                               meta["index"], params.get("device", "auto"), args.threads)
+    t0 = time.perf_counter()
+    ids, sims = knn.search_rows(idx, features, start, stop, meta["k"], params.get("block_size", 4096))
+    io.write_arrays(args.out, {"ids": ids, "sims": sims},
+                    {**meta, "device": where, "rows": [start, stop],
+                     "search_seconds": round(time.perf_counter() - t0, 3)})
+
+
+def cmd_knn_gather(args) -> None:
+    """Sharded kNN, step 3: the slices, in order, as the one kNN artifact."""
+    from . import knn
+
+    params = json.loads(args.params)
+    features = io.read_array(args.features, "features")
+    parts = [(io.read_attrs(path), path) for path in args.shard]
+    parts.sort(key=lambda part: part[0]["rows"][0])
+    expected = 0
+    for attrs, path in parts:
+        if attrs["rows"][0] != expected:
+            raise ValueError(f"{path}: shard starts at row {attrs['rows'][0]}, expected {expected}")
+        expected = attrs["rows"][1]
+    if expected != features.shape[0]:
+        raise ValueError(f"the shards cover {expected} of {features.shape[0]} rows")
+    arrays = [io.read_arrays(path, ["ids", "sims"]) for _, path in parts]
+    ids = np.concatenate([a["ids"] for a in arrays])
+    sims = np.concatenate([a["sims"] for a in arrays])
+    first = parts[0][0]
+    meta = {key: first[key] for key in first if key not in ("rows", "search_seconds")}
+    meta["search_seconds"] = round(sum(attrs["search_seconds"] for attrs, _ in parts), 3)
+    meta["shards"] = len(parts)
+    meta.update(knn.measure_recall(features, ids, meta["index"], meta["k"],
+                                   params.get("recall_sample", 1000), params.get("seed", 0),
+                                   params.get("block_size", 4096), args.threads, meta["device"]))
+    io.write_arrays(args.out, {"ids": ids, "sims": sims}, {**meta, "params": params})
+
+
 # ---------------------------------------------------------------- baseline
 def _write_table(path: str, labels: np.ndarray, ids: np.ndarray | None) -> None:
     """The plain cluster table: item index, item id (when the input had ids), cluster id."""
@@ -100,10 +164,31 @@ def _write_clusters(path: str, table: str | None, labels: np.ndarray, features_p
 def cmd_threshold(args) -> None:
     from .baseline import knn_threshold_clusters
 
+    if args.threshold == "auto":
+        if not args.calibration:
+            raise ValueError("--threshold auto needs --calibration (from threshold-calibrate)")
+        threshold = float(io.read_json(args.calibration)["threshold"])
+        log.info("τ = %.2f, calibrated on the training split (%s)", threshold, args.calibration)
+    else:
+        threshold = float(args.threshold)
     graph = io.read_arrays(args.knn, ["ids", "sims"])
-    labels = knn_threshold_clusters(graph["ids"], graph["sims"], args.threshold)
+    labels = knn_threshold_clusters(graph["ids"], graph["sims"], threshold)
     _write_clusters(args.out, args.table, labels, args.features,
-                    {"method": "knn_threshold", "threshold": args.threshold})
+                    {"method": "knn_threshold", "threshold": threshold})
+
+
+def cmd_threshold_calibrate(args) -> None:
+    from .baseline import best_threshold, threshold_scores
+
+    labels = _labels_of(args.features)
+    if labels is None:
+        raise ValueError(f"{args.features}: calibrating τ needs labels")
+    graph = io.read_arrays(args.knn, ["ids", "sims"])
+    scores = threshold_scores(graph["ids"], graph["sims"], labels)
+    best = best_threshold(scores)
+    io.write_json(args.out, {**best, "knn": args.knn, "scores": scores})
+    log.info("calibrated τ = %.2f on %d labeled items: F_P %.4f, F_B %.4f", best["threshold"],
+             labels.size, best["f_pairwise"], best["f_bcubed"])
 
 
 # ---------------------------------------------------------------- Ada-NETS
@@ -239,8 +324,14 @@ def cmd_link(args) -> None:
     from .linkage import link_embeddings
 
     p = json.loads(args.params)
+    theta = p["theta"]
+    if theta == "auto":
+        from .gcn import checkpoint_theta
+
+        theta = checkpoint_theta(args.inputs["model"])
+        log.info("θ = %.2f, chosen by the GCN's validation on held-out training identities", theta)
     emb = io.read_array(args.inputs["embedding"], "features")
-    labels, meta = link_embeddings(emb, p["theta"], k=p["k"], threads=args.threads)
+    labels, meta = link_embeddings(emb, theta, k=p["k"], threads=args.threads)
     _write_clusters(args.out, args.table, labels, args.inputs["features"],
                     {"method": "adanets", **meta})
 
@@ -259,8 +350,12 @@ def cmd_graph_cut(args) -> None:
 
 def cmd_bundle_export(args) -> None:
     from .bundle import export_bundle
+    from .gcn import checkpoint_theta
 
-    export_bundle(args.out, args.inputs["filter"], args.inputs["gcn"], json.loads(args.params))
+    settings = json.loads(args.params)
+    if settings["theta"] == "auto":  # the bundle records the θ its GCN's validation chose
+        settings["theta"] = checkpoint_theta(args.inputs["gcn"])
+    export_bundle(args.out, args.inputs["filter"], args.inputs["gcn"], settings)
     log.info("model bundle written to %s", args.out)
 
 
@@ -325,12 +420,38 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--params", required=True, help="kNN parameters as JSON")
     sp.add_argument("--out", required=True)
 
+    sp = add("knn-index", cmd_knn_index, "sharded kNN: build and save the index the shards search")
+    sp.add_argument("--features", required=True)
+    sp.add_argument("--params", required=True, help="kNN parameters as JSON")
+    sp.add_argument("--out", required=True, help="index folder")
+
+    sp = add("knn-shard", cmd_knn_shard, "sharded kNN: search one slice of the queries")
+    sp.add_argument("--features", required=True)
+    sp.add_argument("--index", required=True, help="index folder (knn-index)")
+    sp.add_argument("--shard", type=int, required=True, help="which slice, from 0")
+    sp.add_argument("--of", type=int, required=True, help="how many slices")
+    sp.add_argument("--params", default="{}", help="kNN parameters as JSON")
+    sp.add_argument("--out", required=True)
+
+    sp = add("knn-gather", cmd_knn_gather, "sharded kNN: the slices as one kNN artifact")
+    sp.add_argument("--features", required=True)
+    sp.add_argument("--shard", action="append", required=True, help="a shard artifact (repeat)")
+    sp.add_argument("--params", required=True, help="kNN parameters as JSON")
+    sp.add_argument("--out", required=True)
+
     sp = add("threshold", cmd_threshold, "baseline: thresholded kNN graph, connected components")
     sp.add_argument("--knn", required=True)
     sp.add_argument("--features", required=True, help="features artifact (for item ids)")
-    sp.add_argument("--threshold", type=float, required=True)
+    sp.add_argument("--threshold", required=True, help="τ, or 'auto' with --calibration")
+    sp.add_argument("--calibration", help="the calibration JSON that gives τ for 'auto'")
     sp.add_argument("--out", required=True)
     sp.add_argument("--table", help="also write the clusters as a TSV table")
+
+    sp = add("threshold-calibrate", cmd_threshold_calibrate,
+             "baseline: the τ with the best F_P + F_B on a labeled (training) split")
+    sp.add_argument("--knn", required=True)
+    sp.add_argument("--features", required=True, help="features artifact with labels")
+    sp.add_argument("--out", required=True, help="calibration (.json)")
 
     def add_stage(name, func, help_, table=False):
         sp = add(name, func, help_)

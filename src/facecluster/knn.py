@@ -160,20 +160,8 @@ def recall_at_k(approx_ids: np.ndarray, exact_ids: np.ndarray) -> float:
     return hits / (k * exact_ids.shape[0])
 
 
-def knn_graph(features: np.ndarray, k: int, index: str = "auto", *, exact_max_n: int = 20000,
-              nlist: int = 0, nprobe: int = 64, hnsw_m: int = 32, ef_construction: int = 80,
-              ef_search: int = 128, train_size: int = 0, block_size: int = 4096,
-              recall_sample: int = 1000, seed: int = 0, threads: int = 1,
-              device: str = "auto") -> tuple[np.ndarray, np.ndarray, dict]:
-    """Each row's k nearest neighbours (self first): ``(ids, sims, meta)``.
-
-    ``index='auto'`` searches exactly up to ``exact_max_n`` items and with IVF
-    beyond.  For an approximate index, ``meta['recall_at_k']`` is recall@k
-    against exact search on ``recall_sample`` random queries.  ``device``: see
-    ``to_device``; ``meta['device']`` tells where the search ran.
-    """
-    features = np.ascontiguousarray(features, dtype=np.float32)
-    n = features.shape[0]
+def _resolve(n: int, k: int, index: str, exact_max_n: int) -> tuple[str, int]:
+    """(index kind, effective k) for ``n`` items, with the input checks."""
     if n == 0:
         raise ValueError("kNN over an empty feature set")
     if k < 1:
@@ -183,38 +171,118 @@ def knn_graph(features: np.ndarray, k: int, index: str = "auto", *, exact_max_n:
     k_eff = min(k, n)
     if k_eff < k:
         log.warning("only %d items: k lowered from %d to %d", n, k, k_eff)
-    kind = index if index != "auto" else ("exact" if n <= exact_max_n else "ivf")
+    return (index if index != "auto" else ("exact" if n <= exact_max_n else "ivf")), k_eff
+
+
+def _index_meta(idx, kind: str) -> dict:
+    """What the artifact records about an index (read before any GPU copy)."""
+    if kind == "ivf":
+        return {"nlist": int(idx.nlist), "nprobe": int(idx.nprobe)}
+    if kind == "hnsw":
+        return {"hnsw_m": int(idx.hnsw.nb_neighbors(1)), "ef_construction": int(idx.hnsw.efConstruction),
+                "ef_search": int(idx.hnsw.efSearch)}
+    return {}
+
+
+def search_rows(idx, features: np.ndarray, start: int, stop: int, k: int,
+                block_size: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+    """Rows ``start:stop`` searched against ``idx``, each starting with its query."""
+    ids, sims = search_blocks(idx, features[start:stop], k, block_size,
+                              f"kNN search of rows {start}-{stop}")
+    return put_self_first(ids, sims, features, np.arange(start, stop))
+
+
+def measure_recall(features: np.ndarray, ids: np.ndarray, kind: str, k: int, sample_size: int,
+                   seed: int, block_size: int, threads: int, device: str) -> dict:
+    """recall@k of an approximate result against exact search on a sample of queries."""
+    if kind == "exact":
+        return {"recall_at_k": 1.0}
+    if sample_size <= 0:
+        return {}
+    n = features.shape[0]
+    rng = np.random.default_rng(seed + 1)
+    m = min(n, sample_size)
+    sample = np.sort(rng.choice(n, size=m, replace=False))
+    exact, _ = to_device(build_index(features, "exact", threads=threads), "exact", device, threads)
+    exact_ids, exact_sims = search_blocks(exact, features[sample], k, block_size,
+                                          "exact search for recall")
+    exact_ids, _ = put_self_first(exact_ids, exact_sims, features, sample)
+    recall = round(recall_at_k(ids[sample], exact_ids), 5)
+    log.info("recall@%d of the %s index on %d queries: %.4f", k, kind, m, recall)
+    return {"recall_at_k": recall, "recall_sample": m}
+
+
+def knn_graph(features: np.ndarray, k: int, index: str = "auto", *, exact_max_n: int = 20000,
+              nlist: int = 0, nprobe: int = 64, hnsw_m: int = 32, ef_construction: int = 80,
+              ef_search: int = 128, train_size: int = 0, block_size: int = 4096,
+              recall_sample: int = 1000, seed: int = 0, threads: int = 1,
+              device: str = "auto", shards: int = 1) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Each row's k nearest neighbours (self first): ``(ids, sims, meta)``.
+
+    ``index='auto'`` searches exactly up to ``exact_max_n`` items and with IVF
+    beyond.  For an approximate index, ``meta['recall_at_k']`` is recall@k
+    against exact search on ``recall_sample`` random queries.  ``device``: see
+    ``to_device``; ``meta['device']`` tells where the search ran.  ``shards`` only
+    matters to the workflow (separate search jobs, see ``build_shard_index``); in one
+    process the result is the same either way.
+    """
+    features = np.ascontiguousarray(features, dtype=np.float32)
+    n = features.shape[0]
+    kind, k_eff = _resolve(n, k, index, exact_max_n)
     t0 = time.perf_counter()
     idx = build_index(features, kind, nlist=nlist, nprobe=nprobe, hnsw_m=hnsw_m,
                       ef_construction=ef_construction, ef_search=ef_search,
                       train_size=train_size, seed=seed, threads=threads)
-    if kind == "ivf":  # read before a GPU copy, whose attributes differ
-        nlist_used, nprobe_used = int(idx.nlist), int(idx.nprobe)
+    index_meta = _index_meta(idx, kind)
     idx, where = to_device(idx, kind, device, threads)
     build_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    ids, sims = search_blocks(idx, features, k_eff, block_size, f"{kind} kNN search")
+    ids, sims = search_rows(idx, features, 0, n, k_eff, block_size)
     search_s = time.perf_counter() - t0
-    ids, sims = put_self_first(ids, sims, features)
     meta = {"k": k_eff, "n": n, "dim": int(features.shape[1]), "index": kind, "device": where,
-            "build_seconds": round(build_s, 3), "search_seconds": round(search_s, 3)}
-    if kind == "ivf":
-        meta.update(nlist=nlist_used, nprobe=nprobe_used)
-    if kind == "hnsw":
-        meta.update(hnsw_m=hnsw_m, ef_construction=ef_construction, ef_search=ef_search)
-    if kind == "exact":
-        meta["recall_at_k"] = 1.0
-    elif recall_sample > 0:
-        rng = np.random.default_rng(seed + 1)
-        m = min(n, recall_sample)
-        sample = np.sort(rng.choice(n, size=m, replace=False))
-        exact, _ = to_device(build_index(features, "exact", threads=threads), "exact",
-                             where, threads)
-        exact_ids, exact_sims = search_blocks(exact, features[sample], k_eff, block_size,
-                                              "exact search for recall")
-        exact_ids, _ = put_self_first(exact_ids, exact_sims, features, sample)
-        meta["recall_at_k"] = round(recall_at_k(ids[sample], exact_ids), 5)
-        meta["recall_sample"] = m
-        log.info("recall@%d of the %s index on %d queries: %.4f", k_eff, kind, m,
-                 meta["recall_at_k"])
+            "build_seconds": round(build_s, 3), "search_seconds": round(search_s, 3),
+            **index_meta}
+    meta.update(measure_recall(features, ids, kind, k_eff, recall_sample, seed, block_size,
+                               threads, where))
     return ids, sims, meta
+
+
+# ------------------------------------------------------------ sharded search
+# The workflow can split the search into jobs: one builds the index and saves it, each
+# shard job searches a contiguous slice of the queries against it, and a gather job
+# concatenates the slices into the same artifact an unsharded run writes.
+
+def shard_bounds(n: int, shards: int) -> list[tuple[int, int]]:
+    """``shards`` contiguous query slices covering 0..n, sizes differing by at most one."""
+    if shards < 1:
+        raise ValueError(f"shards must be ≥ 1, got {shards}")
+    edges = [n * i // shards for i in range(shards + 1)]
+    return list(zip(edges[:-1], edges[1:]))
+
+
+def build_shard_index(features: np.ndarray, k: int, index: str = "auto", *,
+                      exact_max_n: int = 20000, nlist: int = 0, nprobe: int = 64,
+                      hnsw_m: int = 32, ef_construction: int = 80, ef_search: int = 128,
+                      train_size: int = 0, seed: int = 0, threads: int = 1,
+                      **_search_keys) -> tuple[object, dict]:
+    """The index every shard searches (on the CPU, to be saved) and its metadata."""
+    features = np.ascontiguousarray(features, dtype=np.float32)
+    n = features.shape[0]
+    kind, k_eff = _resolve(n, k, index, exact_max_n)
+    t0 = time.perf_counter()
+    idx = build_index(features, kind, nlist=nlist, nprobe=nprobe, hnsw_m=hnsw_m,
+                      ef_construction=ef_construction, ef_search=ef_search,
+                      train_size=train_size, seed=seed, threads=threads)
+    meta = {"k": k_eff, "n": n, "dim": int(features.shape[1]), "index": kind,
+            "build_seconds": round(time.perf_counter() - t0, 3), **_index_meta(idx, kind)}
+    return idx, meta
+
+
+def write_index(path, idx) -> None:
+    import faiss
+
+    faiss.write_index(idx, str(path))
+
+
+def read_index(path, threads: int = 1):
+    return _faiss(threads).read_index(str(path))
