@@ -49,13 +49,17 @@ def test_all_builds_summary_and_prints_it(tiny_run):
     results = workdir / "results"
     rows = list(csv.DictReader(open(results / "summary.tsv"), delimiter="\t"))
     assert sorted((r["dataset"], r["experiment"]) for r in rows) == [
-        ("tiny", "adanets"), ("tiny", "knn-threshold")]
+        ("tiny", "adanets"), ("tiny", "knn-threshold"), ("tiny", "knn-threshold-auto")]
     for row in rows:
         f_p, f_b = float(row["F_P"]), float(row["F_B"])
         assert 0 < f_p <= 100 and 0 < f_b <= 100
     adanets = next(r for r in rows if r["experiment"] == "adanets")
     assert float(adanets["SNR"]) > 0 and 0 < float(adanets["Q_after"]) <= 1
     assert "| tiny | knn-threshold |" in proc.stdout, "the summary table is printed at the end"
+    # The calibrated τ and the validated θ are shown as chosen.
+    by_name = {r["experiment"]: r for r in rows}
+    assert re.search(r"threshold=auto\(0\.\d\d\)", by_name["knn-threshold-auto"]["params"])
+    assert re.search(r"theta=auto\(0\.\d\d\)", by_name["adanets"]["params"])
 
 
 def test_every_rule_logs_and_benchmarks(tiny_run):
@@ -138,7 +142,8 @@ def test_sharded_knn_jobs_write_the_same_artifact(tiny_run, tmp_path):
     override = write_config(tmp_path / "shards.yaml", {"knn": {"shards": 3}})
     fresh = tmp_path / "run"
     proc = snakemake(fresh, str(target), configs=(override,))
-    assert scheduled_rules(proc.stdout) == {"ingest": 1, "knn_index": 1, "knn_shard": 3, "knn": 1}
+    assert scheduled_rules(proc.stdout + proc.stderr) == {
+        "ingest": 1, "knn_index": 1, "knn_shard": 3, "knn": 1}
     one, gathered = io.read_arrays(unsharded), io.read_arrays(fresh / target)
     assert (one["ids"] == gathered["ids"]).all() and (one["sims"] == gathered["sims"]).all()
     assert io.read_attrs(fresh / target)["shards"] == 3
@@ -155,7 +160,17 @@ def test_bad_config_is_refused_before_work(tmp_path):
         "experiments": {"knn-threshold": {"method": "knn_threshold", "threshold": "high"}}})
     proc = snakemake(tmp_path, "all", configs=(bad,), check=False)
     assert proc.returncode != 0
-    assert "threshold" in proc.stderr and "'high' is not of type 'number'" in proc.stderr
+    assert "['threshold']" in proc.stderr and "'high' is not valid" in proc.stderr
+    assert not (tmp_path / "results").exists()
+
+
+def test_bad_sweep_value_is_refused_before_work(tmp_path):
+    """A sweep's variants are validated too: β must be positive."""
+    bad = write_config(tmp_path / "bad.yaml", {
+        "experiments": {"s": {"method": "adanets", "sweep": {"beta": [0.5, -1]}}}})
+    proc = snakemake(tmp_path, "all", configs=(bad,), check=False)
+    assert proc.returncode != 0
+    assert "['s.beta--1']['beta']" in proc.stderr and "-1 is less than or equal" in proc.stderr
     assert not (tmp_path / "results").exists()
 
 
