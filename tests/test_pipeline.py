@@ -149,6 +149,31 @@ def test_sharded_knn_jobs_write_the_same_artifact(tiny_run, tmp_path):
     assert io.read_attrs(fresh / target)["shards"] == 3
 
 
+def test_between_workflow_cache_shares_knn_graphs_across_directories(tmp_path, monkeypatch):
+    """Two workflow directories, one cache: the second takes both parts' kNN graphs from
+    it, each part its own (the train part's graph is not the test part's)."""
+    from facecluster import io
+
+    monkeypatch.setenv("SNAKEMAKE_OUTPUT_CACHE", str(tmp_path / "cache"))
+    (tmp_path / "cache").mkdir()
+    targets = {}
+    for run in ("first", "second"):
+        workdir = tmp_path / run
+        plan = snakemake(workdir, "all", "-n").stdout
+        targets = sorted(set(re.findall(r"results/tiny/(?:train|test)/knn-[^/\s]+/knn\.h5", plan)))
+        proc = snakemake(workdir, *targets, "--cache", "knn")
+        log = proc.stdout + proc.stderr
+        verb = "Moving" if run == "first" else "Symlinking"
+        assert log.count(f"{verb} output file") == 2, log[-2000:]
+    assert len(targets) == 2 and len(list((tmp_path / "cache").iterdir())) == 2
+    first, second = (tmp_path / "first"), (tmp_path / "second")
+    for target in targets:
+        a, b = io.read_arrays(first / target), io.read_arrays(second / target)
+        assert (a["ids"] == b["ids"]).all()
+    test_sims, train_sims = (io.read_arrays(second / t)["sims"] for t in targets)  # sorted paths
+    assert not (train_sims == test_sims).all()
+
+
 def test_nothing_to_do_after_a_run(tiny_run):
     workdir, _ = tiny_run
     proc = snakemake(workdir, "all", "-n")
