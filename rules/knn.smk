@@ -95,3 +95,23 @@ rule knn_shard:
         FACECLUSTER + " knn-shard --features {input.features} --index {input.index}"
         " --shard {wildcards.shard} --of {wildcards.shards} --params {params.spec:q}"
         " --out {output} --threads {threads} --log {log}"
+
+
+# A second Ada-NETS round (Table 10): the kNN graph of a GCN embedding.
+rule knn_embedding:
+    input:
+        features="{prefix}/embedding.zarr",
+    output:
+        knn="{prefix}/r2/{knn}/knn.h5",
+    params:
+        spec=lambda wc: as_json(PLAN.job(f"{wc.prefix}/r2/{wc.knn}/knn.h5").params),
+    log:
+        "{prefix}/r2/{knn}/knn.log",
+    benchmark:
+        "{prefix}/r2/{knn}/knn.benchmark.tsv"
+    threads: workflow.cores
+    resources:
+        **cluster_resources("knn"),
+    shell:
+        FACECLUSTER + " knn --features {input.features} --params {params.spec:q}"
+        " --out {output.knn} --threads {threads} --log {log}"

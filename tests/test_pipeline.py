@@ -174,6 +174,15 @@ def test_between_workflow_cache_shares_knn_graphs_across_directories(tmp_path, m
     assert not (train_sims == test_sims).all()
 
 
+def test_a_second_round_builds_on_the_first_rounds_artifacts(tiny_run, tmp_path):
+    """Table 10: adding a second round reuses round one and schedules round two's stages."""
+    workdir, _ = tiny_run
+    assert dry_run_changing_adanets(workdir, tmp_path, second_round={"theta": 0.9}) == {
+        "embed": 2, "knn_embedding": 2, "structure": 2, "koff": 1, "filter_train": 1,
+        "filter_infer": 2, "graph": 2, "gcn_train": 1, "link": 1, "metrics": 1, "summary": 1,
+        "all": 1}
+
+
 def test_nothing_to_do_after_a_run(tiny_run):
     workdir, _ = tiny_run
     proc = snakemake(workdir, "all", "-n")

@@ -87,3 +87,19 @@ def test_dotted_sweep_keys_reach_into_sections_and_run_selects_a_sweep():
     assert all(j.params["gcn"]["hidden"] == 64 for j in trains), "the rest of the section stays"
     cfg["run"] = {"experiments": ["t.threshold-0.6"]}
     assert [o.clusters.split("/")[-2] for o in make_plan(cfg).outcomes] == ["threshold-0.6"]
+
+
+def test_second_round_runs_the_method_again_on_both_splits_embeddings():
+    plan = make_plan(config(one={"method": "adanets"},
+                            two={"method": "adanets", "second_round": {"theta": 0.99}}))
+    one, two = plan.outcomes
+    assert two.clusters.startswith(one.clusters.rsplit("/link-", 1)[0] + "/r2/")
+    assert two.clusters.endswith("/link-k80-0.99/clusters.h5") and two.params["round"] == 2
+    embeds = sorted(stage_paths(plan, "embed"))
+    assert len(embeds) == 3, "round 1 embeds train (for round 2) and test; round 2 test"
+    knns = {p: plan.job(p) for p in stage_paths(plan, "knn_embedding")}
+    round_one = {p for p in embeds if "/r2/" not in p}
+    assert {j.inputs["features"] for j in knns.values()} == round_one
+    assert {p.split("/")[2] for p in round_one} == {"train", "test"}
+    assert len(stage_paths(plan, "gcn_train")) == 2 and len(stage_paths(plan, "filter_train")) == 2
+    assert plan.bundles == ["r/d/bundles/one", "r/d/bundles/two"], "bundles hold round one"

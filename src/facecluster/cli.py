@@ -316,8 +316,12 @@ def cmd_embed(args) -> None:
     adj = from_arrays(io.read_arrays(args.inputs["graph"]))
     model = gcn.load_checkpoint(args.inputs["model"], device=p.get("device", "auto"))
     emb = gcn.embed(model, features, adj, device=p.get("device", "auto"))
-    io.write_arrays(args.out, {"features": emb}, {"model": args.inputs["model"],
-                                                  "graph": args.inputs["graph"]})
+    # Labels and ids travel with the embedding: a second round (Table 10) trains on it.
+    arrays = {"features": emb}
+    for name in ("labels", "ids"):
+        if io.has_array(args.inputs["features"], name):
+            arrays[name] = io.read_array(args.inputs["features"], name)
+    io.write_arrays(args.out, arrays, {"model": args.inputs["model"], "graph": args.inputs["graph"]})
 
 
 def cmd_link(args) -> None:

@@ -23,6 +23,8 @@ original space, ``{knn}/ss-{η}`` in the structure space)::
     {graph folder}/gcn-{hash}/embedding.zarr               GCN embedding (test part)
     {graph folder}/gcn-{hash}/link-k{k}-{θ|auto}/clusters.h5  linkage
     {graph folder}/cut-{τ}/clusters.h5                     graph-cut (Table 8)
+    {graph folder}/gcn-{hash}/r2/{knn}/...                 second round (Table 10): the
+                                                           same layout over the embeddings
     {dataset}/bundles/{experiment}/                        trained filter + GCN, for new faces
     .../clusters.tsv, metrics.json                         export and scores
     summary.tsv, summary.md                                every experiment
@@ -102,6 +104,9 @@ ADANETS_DEFAULTS = {
     "linkage_k": 80,           # neighbours searched per vertex in the embedding space
     "cut_threshold": 0.6,      # graph_cut: edges with cosine below this are cut
     "seed": 0,
+    # A second round (Table 10): the whole method again on the GCN embeddings of both
+    # splits; the keys given here override the first round's (e.g. {theta: 0.99}).
+    "second_round": None,
 }
 
 
@@ -281,16 +286,41 @@ def _plan_adanets(plan: Plan, ds: str, name: str, ktag: str, kp: dict,
                   exp: dict) -> tuple[str, str, dict]:
     """Add the Ada-NETS jobs of one experiment; return (leaf folder, test graph, summary params)."""
     r = plan.results
+    first = {part: (plan.features(ds, part), f"{r}/{ds}/{part}/{ktag}") for part in ("train", "test")}
+    leaf, graph, summary, embeddings = _plan_round(plan, ds, name, first, exp,
+                                                   with_bundle=True, embed_train=bool(exp["second_round"]))
+    if not exp["second_round"]:
+        return leaf, graph, summary
+    # Round two: the GCN embeddings of both splits are the features; a kNN graph over them
+    # (exact or not, as the first round's) and the whole method again below it.
+    second = {}
+    for part, features in embeddings.items():
+        knn_dir = f"{Path(features).parent}/r2/{ktag}"
+        plan.add_job(f"{knn_dir}/knn.h5", "knn_embedding", {"features": features}, kp)
+        second[part] = (features, knn_dir)
+    exp2 = {**exp, **exp["second_round"], "second_round": None}
+    leaf, graph, summary2, _ = _plan_round(plan, ds, name, second, exp2, with_bundle=False,
+                                           embed_train=False)
+    return leaf, graph, {"round": 2, **summary2}  # the scores are the second round's
+
+
+def _plan_round(plan: Plan, ds: str, name: str, sources: dict, exp: dict, with_bundle: bool,
+                embed_train: bool) -> tuple[str, str, dict, dict]:
+    """One round of Ada-NETS over ``sources`` (part -> (features, kNN folder)); returns
+    (leaf folder, test graph, summary params, part -> GCN embedding)."""
+    r = plan.results
+    kp = plan.knn[Path(sources["test"][1]).name]
 
     def feats(part):
-        return plan.features(ds, part)
+        return sources[part][0]
 
     def cands(part):
         """The candidate-list artifact: structure space (SS) or the original kNN."""
-        knn_file = f"{r}/{ds}/{part}/{ktag}/knn.h5"
+        base = sources[part][1]
+        knn_file = f"{base}/knn.h5"
         if not exp["structure_space"]:
-            return f"{r}/{ds}/{part}/{ktag}", knn_file
-        folder = f"{r}/{ds}/{part}/{ktag}/ss-{number_tag(exp['eta'])}"
+            return base, knn_file
+        folder = f"{base}/ss-{number_tag(exp['eta'])}"
         plan.add_job(f"{folder}/structure.h5", "structure", {"knn": knn_file},
                      {"eta": exp["eta"]})
         return folder, f"{folder}/structure.h5"
@@ -337,7 +367,7 @@ def _plan_adanets(plan: Plan, ds: str, name: str, ktag: str, kp: dict,
                      {"graph": f"{test_graph}/graph.h5", "features": feats("test")},
                      {"threshold": exp["cut_threshold"]})
         summary["cut"] = exp["cut_threshold"]
-        return leaf, f"{test_graph}/graph.h5", summary
+        return leaf, f"{test_graph}/graph.h5", summary, {}
 
     if exp["train_graph"] == "true":
         train_graph = f"{train_dir}/koff-b{beta}"
@@ -357,7 +387,13 @@ def _plan_adanets(plan: Plan, ds: str, name: str, ktag: str, kp: dict,
     plan.add_job(embedding, "embed",
                  {"model": gcn_model, "graph": f"{test_graph}/graph.h5", "features": feats("test")},
                  {})
-    if exp["graph"] == "adaptive":
+    embeddings = {"test": embedding}
+    if embed_train:
+        embeddings["train"] = f"{train_graph}/{gtag}/embedding.zarr"
+        plan.add_job(embeddings["train"], "embed",
+                     {"model": gcn_model, "graph": f"{train_graph}/graph.h5",
+                      "features": feats("train")}, {})
+    if exp["graph"] == "adaptive" and with_bundle:
         # The trained models as one folder, to cluster unlabeled faces (facecluster cluster).
         bundle = f"{r}/{ds}/bundles/{name}"
         plan.add_job(bundle, "bundle", {"filter": model, "gcn": gcn_model},
@@ -376,4 +412,4 @@ def _plan_adanets(plan: Plan, ds: str, name: str, ktag: str, kp: dict,
     plan.add_job(f"{leaf}/clusters.h5", "link", link_inputs,
                  {"theta": exp["theta"], "k": exp["linkage_k"]})
     summary["theta"] = exp["theta"]
-    return leaf, f"{test_graph}/graph.h5", summary
+    return leaf, f"{test_graph}/graph.h5", summary, embeddings
