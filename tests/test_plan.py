@@ -90,6 +90,8 @@ def test_dotted_sweep_keys_reach_into_sections_and_run_selects_a_sweep():
 
 
 def test_second_round_runs_the_method_again_on_both_splits_embeddings():
+    empty = make_plan(config(a={"method": "adanets", "second_round": {}}))
+    assert "/r2/" in empty.outcomes[0].clusters, "an empty second_round is a second round too"
     plan = make_plan(config(one={"method": "adanets"},
                             two={"method": "adanets", "second_round": {"theta": 0.99}}))
     one, two = plan.outcomes

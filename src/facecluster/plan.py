@@ -288,8 +288,9 @@ def _plan_adanets(plan: Plan, ds: str, name: str, ktag: str, kp: dict,
     r = plan.results
     first = {part: (plan.features(ds, part), f"{r}/{ds}/{part}/{ktag}") for part in ("train", "test")}
     leaf, graph, summary, embeddings = _plan_round(plan, ds, name, first, exp,
-                                                   with_bundle=True, embed_train=bool(exp["second_round"]))
-    if not exp["second_round"]:
+                                                   with_bundle=True,
+                                                   embed_train=exp["second_round"] is not None)
+    if exp["second_round"] is None:
         return leaf, graph, summary
     # Round two: the GCN embeddings of both splits are the features; a kNN graph over them
     # (exact or not, as the first round's) and the whole method again below it.
