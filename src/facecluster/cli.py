@@ -80,7 +80,7 @@ def cmd_knn_index(args) -> None:
 
     params = json.loads(args.params)
     features = io.read_array(args.features, "features")
-    idx, meta = knn.build_shard_index(features, threads=args.threads, **params)
+    idx, meta = knn.prepare_index(features, threads=args.threads, **params)
     with io.atomic_path(args.out) as tmp:
         tmp.mkdir()
         knn.write_index(tmp / "index.faiss", idx)

@@ -223,9 +223,32 @@ def knn_graph(features: np.ndarray, k: int, index: str = "auto", *, exact_max_n:
     beyond.  For an approximate index, ``meta['recall_at_k']`` is recall@k
     against exact search on ``recall_sample`` random queries.  ``device``: see
     ``to_device``; ``meta['device']`` tells where the search ran.  ``shards`` only
-    matters to the workflow (separate search jobs, see ``build_shard_index``); in one
+    matters to the workflow (separate search jobs over one saved index); in one
     process the result is the same either way.
     """
+    features = np.ascontiguousarray(features, dtype=np.float32)
+    idx, meta = prepare_index(features, k, index, exact_max_n=exact_max_n, nlist=nlist,
+                              nprobe=nprobe, hnsw_m=hnsw_m, ef_construction=ef_construction,
+                              ef_search=ef_search, train_size=train_size, seed=seed,
+                              threads=threads)
+    t0 = time.perf_counter()
+    idx, where = to_device(idx, meta["index"], device, threads)
+    meta["build_seconds"] = round(meta["build_seconds"] + time.perf_counter() - t0, 3)
+    t0 = time.perf_counter()
+    ids, sims = search_rows(idx, features, 0, features.shape[0], meta["k"], block_size)
+    meta.update(device=where, search_seconds=round(time.perf_counter() - t0, 3))
+    meta.update(measure_recall(features, ids, meta["index"], meta["k"], recall_sample, seed,
+                               block_size, threads, where))
+    return ids, sims, meta
+
+
+def prepare_index(features: np.ndarray, k: int, index: str = "auto", *,
+                  exact_max_n: int = 20000, nlist: int = 0, nprobe: int = 64,
+                  hnsw_m: int = 32, ef_construction: int = 80, ef_search: int = 128,
+                  train_size: int = 0, seed: int = 0, threads: int = 1,
+                  **_search_keys) -> tuple[object, dict]:
+    """The CPU index for ``features`` (what ``knn_graph`` searches, and what the sharded
+    workflow saves for its shard jobs) and its metadata: k, n, dim, kind, build time."""
     features = np.ascontiguousarray(features, dtype=np.float32)
     n = features.shape[0]
     kind, k_eff = _resolve(n, k, index, exact_max_n)
@@ -233,18 +256,9 @@ def knn_graph(features: np.ndarray, k: int, index: str = "auto", *, exact_max_n:
     idx = build_index(features, kind, nlist=nlist, nprobe=nprobe, hnsw_m=hnsw_m,
                       ef_construction=ef_construction, ef_search=ef_search,
                       train_size=train_size, seed=seed, threads=threads)
-    index_meta = _index_meta(idx, kind)
-    idx, where = to_device(idx, kind, device, threads)
-    build_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    ids, sims = search_rows(idx, features, 0, n, k_eff, block_size)
-    search_s = time.perf_counter() - t0
-    meta = {"k": k_eff, "n": n, "dim": int(features.shape[1]), "index": kind, "device": where,
-            "build_seconds": round(build_s, 3), "search_seconds": round(search_s, 3),
-            **index_meta}
-    meta.update(measure_recall(features, ids, kind, k_eff, recall_sample, seed, block_size,
-                               threads, where))
-    return ids, sims, meta
+    meta = {"k": k_eff, "n": n, "dim": int(features.shape[1]), "index": kind,
+            "build_seconds": round(time.perf_counter() - t0, 3), **_index_meta(idx, kind)}
+    return idx, meta
 
 
 # ------------------------------------------------------------ sharded search
@@ -258,24 +272,6 @@ def shard_bounds(n: int, shards: int) -> list[tuple[int, int]]:
         raise ValueError(f"shards must be ≥ 1, got {shards}")
     edges = [n * i // shards for i in range(shards + 1)]
     return list(zip(edges[:-1], edges[1:]))
-
-
-def build_shard_index(features: np.ndarray, k: int, index: str = "auto", *,
-                      exact_max_n: int = 20000, nlist: int = 0, nprobe: int = 64,
-                      hnsw_m: int = 32, ef_construction: int = 80, ef_search: int = 128,
-                      train_size: int = 0, seed: int = 0, threads: int = 1,
-                      **_search_keys) -> tuple[object, dict]:
-    """The index every shard searches (on the CPU, to be saved) and its metadata."""
-    features = np.ascontiguousarray(features, dtype=np.float32)
-    n = features.shape[0]
-    kind, k_eff = _resolve(n, k, index, exact_max_n)
-    t0 = time.perf_counter()
-    idx = build_index(features, kind, nlist=nlist, nprobe=nprobe, hnsw_m=hnsw_m,
-                      ef_construction=ef_construction, ef_search=ef_search,
-                      train_size=train_size, seed=seed, threads=threads)
-    meta = {"k": k_eff, "n": n, "dim": int(features.shape[1]), "index": kind,
-            "build_seconds": round(time.perf_counter() - t0, 3), **_index_meta(idx, kind)}
-    return idx, meta
 
 
 def write_index(path, idx) -> None:
