@@ -27,7 +27,6 @@ separates a GCN that generalises to unseen identities from one that memorised
 
 from __future__ import annotations
 
-import copy
 import time
 
 import numpy as np
