@@ -8,7 +8,7 @@ rule ingest:
         features=directory(f"{RESULTS}/{{dataset}}/{{part}}/features.zarr"),
         manifest=f"{RESULTS}/{{dataset}}/{{part}}/manifest.json",
     params:
-        dataset=lambda wc: as_json(config["datasets"][wc.dataset]),
+        dataset=lambda wc: as_json(fc_plan.ingest_spec(config["datasets"][wc.dataset], wc.part)),
         # A parameter, not only a wildcard: the between-workflow cache hashes parameters,
         # and without it the train and test parts of a dataset would hash alike.
         part=lambda wc: wc.part,

@@ -470,3 +470,51 @@ def test_split_by_identity_edges():
         ingest.split_by_identity(np.array([3, 3, 3]), 0.5, seed=0)
     with pytest.raises(ValueError, match="strictly between 0 and 1"):
         ingest.split_by_identity(np.array([1, 2]), 1.0, seed=0)
+
+
+# ------------------------------------------------------------ training subsample
+def test_subsample_identities_hand_made():
+    labels = np.array([5, 5, 5, 7, 9, 9, 7, 3])  # sizes: 3→1, 5→3, 7→2, 9→2
+    order = np.random.default_rng(0).permutation(4)  # the draw over sorted identities [3,5,7,9]
+    keep = ingest.subsample_identities(labels, 4, seed=0)
+    identities, sizes = np.array([3, 5, 7, 9]), np.array([1, 3, 2, 2])
+    fits = np.cumsum(sizes[order]) <= 4
+    expected = set(identities[order][:np.argmin(fits) if not fits.all() else 4])
+    assert set(labels[keep]) == expected
+    assert np.array_equal(keep, np.flatnonzero(np.isin(labels, list(expected))))
+    assert keep.size <= 4
+    # Everything fits: everything is kept.
+    assert np.array_equal(ingest.subsample_identities(labels, 8, seed=3), np.arange(8))
+    # One identity larger than the budget is still kept whole.
+    assert ingest.subsample_identities(np.array([1, 1, 1]), 2, seed=0).tolist() == [0, 1, 2]
+    with pytest.raises(ValueError, match="positive number of items"):
+        ingest.subsample_identities(labels, 0, seed=0)
+
+
+def test_subsample_identities_properties():
+    rng = np.random.default_rng(11)
+    labels = rng.zipf(1.6, size=5000) % 400
+    for budget in (1, 50, 700, 4999):
+        keep = ingest.subsample_identities(labels, budget, seed=2)
+        kept = np.unique(labels[keep])
+        # Whole identities: every face of a kept identity is kept.
+        assert np.array_equal(keep, np.flatnonzero(np.isin(labels, kept)))
+        assert keep.size <= budget or kept.size == 1
+        assert np.array_equal(ingest.subsample_identities(labels, budget, seed=2), keep)
+    assert not np.array_equal(ingest.subsample_identities(labels, 700, seed=3),
+                              ingest.subsample_identities(labels, 700, seed=2))
+
+
+def test_cli_ingest_subsamples_the_train_part_only(tmp_path):
+    dataset = {"generator": {"preset": "tiny", "seed": 0, "dim": 16},
+               "train_subsample": {"max_items": 300, "seed": 1}}
+    counts = {}
+    for part in ("train", "test"):
+        out, manifest = tmp_path / part / "features.zarr", tmp_path / part / "manifest.json"
+        assert cli.main(["ingest", "--dataset", json.dumps(dataset), "--part", part,
+                         "--out", str(out), "--manifest", str(manifest)]) == 0
+        counts[part] = io.read_json(manifest)
+    train = counts["train"]
+    assert train["n"] <= 300 and train["train_subsample"]["n_before"] == 1000
+    assert train["n_classes"] < train["train_subsample"]["identities_before"] == 40
+    assert counts["test"]["n"] == 1000 and "train_subsample" not in counts["test"]

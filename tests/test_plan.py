@@ -2,6 +2,7 @@
 
 import pytest
 
+from facecluster import plan
 from facecluster.plan import ConfigError, make_plan
 
 
@@ -105,3 +106,9 @@ def test_second_round_runs_the_method_again_on_both_splits_embeddings():
     assert {p.split("/")[2] for p in round_one} == {"train", "test"}
     assert len(stage_paths(plan, "gcn_train")) == 2 and len(stage_paths(plan, "filter_train")) == 2
     assert plan.bundles == ["r/d/bundles/one", "r/d/bundles/two"], "bundles hold round one"
+
+
+def test_ingest_spec_keeps_the_training_subsample_off_the_test_part():
+    dataset = {"generator": {"preset": "tiny"}, "train_subsample": {"max_items": 10}}
+    assert plan.ingest_spec(dataset, "train") == dataset
+    assert plan.ingest_spec(dataset, "test") == {"generator": {"preset": "tiny"}}

@@ -277,3 +277,15 @@ def test_generate_validates_its_params():
         generate({**generator_params("tiny"), "colour": 1})
     with pytest.raises(ValueError, match="seed"):
         generate(generator_params("tiny"), seed=-1)
+
+
+def test_one_split_alone_equals_that_split_of_both():
+    params = generator_params("tiny")
+    both = generate(params, seed=4)
+    for split in ("train", "test"):
+        alone = generate(params, seed=4, splits=(split,))
+        assert list(alone) == [split]
+        assert np.array_equal(alone[split][0], both[split][0])
+        assert np.array_equal(alone[split][1], both[split][1])
+    with pytest.raises(ValueError, match="splits must name"):
+        generate(params, splits=("validation",))

@@ -32,7 +32,7 @@ def cmd_ingest(args) -> None:
                                             **(gen.get("overrides") or {}))
         log.info("generating synthetic %s split (preset %s, seed %d, dim %d)", part,
                  gen.get("preset"), gen.get("seed", 0), params["dim"])
-        features, labels = synthetic.generate(params, seed=gen.get("seed", 0))[part]
+        features, labels = synthetic.generate(params, seed=gen.get("seed", 0), splits=(part,))[part]
         ids = None
         manifest = {"source": "synthetic", "generator": {**gen, "params": params},
                     "normalise": "l2", "checksum": None}
@@ -55,6 +55,16 @@ def cmd_ingest(args) -> None:
         manifest = {**info, "source": spec["path"]}
     if part == "train" and labels is None:
         raise ValueError("dataset part 'train' has no labels: supervised training needs them")
+    subsample = dataset.get("train_subsample")
+    if part == "train" and subsample:
+        n_before, c_before = features.shape[0], np.unique(labels).size
+        keep = ingest.subsample_identities(labels, subsample["max_items"], subsample.get("seed", 0))
+        features, labels = features[keep], labels[keep]
+        ids = ids[keep] if ids is not None else None
+        manifest["train_subsample"] = {**subsample, "n_before": int(n_before),
+                                       "identities_before": int(c_before)}
+        log.info("train subsample: kept %d of %d items (%d of %d identities)", keep.size,
+                 n_before, np.unique(labels).size, c_before)
     manifest.update(n=int(features.shape[0]), dim=int(features.shape[1]), part=part,
                     has_labels=labels is not None, has_ids=ids is not None,
                     n_classes=int(np.unique(labels).size) if labels is not None else None)

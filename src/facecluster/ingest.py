@@ -491,6 +491,33 @@ def split_by_identity(labels, train_fraction: float, seed: int) -> tuple[np.ndar
     return np.flatnonzero(in_train).astype(np.int64), np.flatnonzero(~in_train).astype(np.int64)
 
 
+def subsample_identities(labels, max_items: int, seed: int) -> np.ndarray:
+    """Indices of whole identities, drawn in a random order (``seed``) while their faces
+    fit in ``max_items``: the training subsample, so that every kept identity keeps all
+    its faces (k_off labels and the GCN's positives stay what they are in the full set).
+
+    Returns sorted int64 indices; all items when they already fit.  At least one
+    identity is kept, even one larger than ``max_items``.
+    """
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or labels.dtype.kind not in "iu":
+        raise ValueError(f"labels must be a 1-D integer array, got shape {labels.shape} "
+                         f"dtype {labels.dtype}")
+    if int(max_items) < 1:
+        raise ValueError(f"the subsample size must be a positive number of items, got {max_items}")
+    if labels.size <= max_items:
+        return np.arange(labels.size, dtype=np.int64)
+    identities, inverse, sizes = np.unique(labels, return_inverse=True, return_counts=True)
+    order = np.random.default_rng(seed).permutation(identities.size)
+    fits = np.cumsum(sizes[order]) <= max_items
+    fits[0] = True
+    # Stop at the first identity that does not fit: a prefix of the random order.
+    n_kept = int(np.argmin(fits)) if not fits.all() else fits.size
+    keep = np.zeros(identities.size, dtype=bool)
+    keep[order[:n_kept]] = True
+    return np.flatnonzero(keep[inverse]).astype(np.int64)
+
+
 def write_features(path, features, labels, ids, manifest: dict) -> None:
     """Write the features artifact: arrays ``features`` (float32), ``labels`` (int64,
     if any), ``ids`` (strings, if any); the manifest as its attributes.  Atomic."""

@@ -88,6 +88,14 @@ def dataset_parts(dataset: dict) -> list[str]:
     return ["test"]
 
 
+def ingest_spec(dataset: dict, part: str) -> dict:
+    """What the ingest of one part depends on: the dataset's settings, without the
+    training subsample for the test part (changing it must not re-ingest the test part)."""
+    if part == "train":
+        return dataset
+    return {key: value for key, value in dataset.items() if key != "train_subsample"}
+
+
 ADANETS_DEFAULTS = {
     "structure_space": True,   # SS: re-rank candidates by κ (Eq. 2)
     "eta": 0.3,                # η, weight of cosine in κ

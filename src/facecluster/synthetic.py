@@ -443,10 +443,11 @@ def _faces(p: dict, split: str, seed: int, model: dict, ids: dict):
     return X, labels, modes, low_quality
 
 
-def generate_with_truth(params: dict, seed: int = 0) -> dict[str, dict]:
+def generate_with_truth(params: dict, seed: int = 0,
+                        splits: tuple[str, ...] = ("train", "test")) -> dict[str, dict]:
     """Like :func:`generate`, with the generator's ground truth for diagnostics.
 
-    Returns ``{"train": split, "test": split}``, each split a dict with
+    Returns ``{"train": split, "test": split}`` (the ``splits`` asked for), each split a dict with
     ``X`` (N, D) float32 unit rows, ``y`` (N,) int32 labels, ``label_offset``
     (label of the split's first identity), ``centres`` (identities, D) true
     identity centres indexed by ``y - label_offset``, ``lookalike_group``
@@ -457,10 +458,17 @@ def generate_with_truth(params: dict, seed: int = 0) -> dict[str, dict]:
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     seed = int(seed)
+    unknown = sorted(set(splits) - set(_STREAM_SPLIT))
+    if unknown or not splits:
+        raise ValueError(f"splits must name some of {sorted(_STREAM_SPLIT)}, got {list(splits)}")
     model = _global_model(p, seed)
     out = {}
     offset = 0
     for split in ("train", "test"):
+        if split not in splits:
+            # Each split draws from its own streams: skipping one changes nothing in the other.
+            offset += p[f"n_identities_{split}"]
+            continue
         ids = _identities(p, split, seed, model)
         X, labels, modes, low_quality = _faces(p, split, seed, model, ids)
         labels += np.int32(offset)
@@ -477,8 +485,10 @@ def generate_with_truth(params: dict, seed: int = 0) -> dict[str, dict]:
     return out
 
 
-def generate(params: dict, seed: int = 0) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Generate the train and test splits described by ``params``.
+def generate(params: dict, seed: int = 0,
+             splits: tuple[str, ...] = ("train", "test")) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Generate the train and test splits described by ``params`` (or only the
+    ``splits`` asked for: a split is the same whether or not the other is made).
 
     ``params`` is a full parameter dict (see :func:`generator_params`).
     Returns ``{"train": (X_train, y_train), "test": (X_test, y_test)}`` with
@@ -486,5 +496,5 @@ def generate(params: dict, seed: int = 0) -> dict[str, tuple[np.ndarray, np.ndar
     labels do not overlap the train labels.  Same seed and parameters give
     bit-identical arrays.
     """
-    full = generate_with_truth(params, seed)
+    full = generate_with_truth(params, seed, splits)
     return {split: (d["X"], d["y"]) for split, d in full.items()}
