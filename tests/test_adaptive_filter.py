@@ -219,3 +219,34 @@ def test_decoding_of_each_head():
     np.testing.assert_allclose(coef[0], [-2.0, 2.4, 0.9 - 0.72], atol=1e-5)
     qparam = af.AdaptiveFilter(k, 4, "qparam")
     assert qparam.decode(torch.from_numpy(coef)).tolist() == [6]
+
+
+@pytest.mark.parametrize("probe", [True, False])
+def test_projected_inference_equals_gathering_the_features(held_out_set, probe):
+    """Inference from the projected features and the candidates' cosines is the same
+    model as gathering each sequence's D-wide features (padding included)."""
+    x, ids, _, _ = held_out_set
+    padded = ids.copy()
+    padded[::3, 10:] = -1
+    padded[1::7, 2:] = -1
+    cos = np.einsum("nd,nkd->nk", x, x[np.maximum(padded, 0)])
+    cos[padded < 0] = -1.0  # what an approximate index pads with; the filter ignores it
+    torch.manual_seed(3)
+    model = af.AdaptiveFilter(K, x.shape[1], proj=8, hidden=8, mlp_hidden=16,
+                              probe_similarity=probe).eval()
+    with torch.no_grad():
+        model.head.weight.mul_(50)  # spread the outputs over 1..K
+    seq = torch.from_numpy(np.where(padded[..., None] < 0, 0, x[np.maximum(padded, 0)]))
+    z_all, z_pad = af._projected_features(model, torch.from_numpy(x))
+    z = z_all[torch.from_numpy(np.maximum(padded, 0).astype(np.int64))]
+    z[torch.from_numpy(padded < 0)] = z_pad
+    sim = torch.from_numpy(np.where(padded < 0, 0, cos).astype(np.float32))[..., None]
+    with torch.no_grad():
+        np.testing.assert_allclose(model.forward_projected(z, sim if probe else None).numpy(),
+                                   model(seq).numpy(), rtol=1e-4, atol=1e-5)
+    gathered = af.predict_k_off(model, x, padded, device="cpu")
+    projected = af.predict_k_off(model, x, padded, cos, batch_size=50, device="cpu")
+    assert len(np.unique(gathered)) > 3
+    assert (gathered == projected).mean() > 0.99 and np.abs(gathered - projected).max() <= 1
+    with pytest.raises(ValueError, match="does not match"):
+        af.predict_k_off(model, x, padded, cos[:, :4], device="cpu")

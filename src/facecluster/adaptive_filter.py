@@ -174,12 +174,20 @@ class AdaptiveFilter(nn.Module):
     def forward(self, seq: torch.Tensor) -> torch.Tensor:
         """``seq`` (B, k, D), the probe first → the head's raw output (B, n_out)."""
         z = self.project(seq) if self.project is not None else seq
-        if self.probe_similarity:
-            # Cosine with the probe; zero at padding steps (zero features).
-            sim = torch.bmm(seq, seq[:, 0, :, None])
-            lstm_in = torch.cat([z, sim], dim=-1)
-        else:
-            lstm_in = z
+        # Cosine with the probe; zero at padding steps (zero features).
+        sim = torch.bmm(seq, seq[:, 0, :, None]) if self.probe_similarity else None
+        return self.forward_projected(z, sim)
+
+    def forward_projected(self, z: torch.Tensor, sim: torch.Tensor | None) -> torch.Tensor:
+        """The same from the steps already projected, ``z`` (B, k, W), and the cosine of
+        each step with the probe, ``sim`` (B, k, 1) (None without ``probe_similarity``).
+
+        Inference uses this: the projection is linear, so projecting every vertex once
+        and gathering the W-wide rows gives the same ``z`` as gathering D-wide rows and
+        projecting each sequence, at W/D of the memory traffic; the cosines are the
+        candidates' similarities the kNN stage already computed.
+        """
+        lstm_in = torch.cat([z, sim], dim=-1) if self.probe_similarity else z
         h, _ = self.lstm(lstm_in)
         u = (self.lstm_out(h) + z) / math.sqrt(2.0)
         u = F.normalize(F.normalize(u, dim=-1).mean(dim=1), dim=-1)
@@ -403,6 +411,42 @@ def train_filter(features: np.ndarray, cand_ids: np.ndarray, k_off: np.ndarray,
     return checkpoint, info
 
 
+def _projected_features(model: AdaptiveFilter, features_t: torch.Tensor,
+                        block: int = 65536) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every vertex's projected step input (N, W), and the value of a padding step (W,):
+    the projection of a zero vector, its bias."""
+    if model.project is None:
+        return features_t, torch.zeros(features_t.shape[1], device=features_t.device)
+    with torch.inference_mode():
+        z = torch.cat([model.project(features_t[a:a + block])
+                       for a in range(0, features_t.shape[0], block)])
+        return z, model.project.bias.detach().clone()
+
+
+def _predict_projected(model: AdaptiveFilter, features_t: torch.Tensor, cand: np.ndarray,
+                       cand_sims: np.ndarray, batch_size: int, dev: torch.device) -> np.ndarray:
+    """k̂_off of every vertex through ``forward_projected`` (see there), in batches."""
+    model.eval()
+    z_all, z_pad = _projected_features(model, features_t)
+    n = cand.shape[0]
+    out = np.empty(n, dtype=np.int32)
+    progress = Progress(n, "adaptive filter: k̂_off")
+    with torch.inference_mode():
+        for start in range(0, n, batch_size):
+            stop = min(n, start + batch_size)
+            ids = torch.from_numpy(cand[start:stop].astype(np.int64)).to(dev)
+            pad = ids < 0
+            z = z_all[ids.clamp_min(0)]
+            z[pad] = z_pad
+            sim = None
+            if model.probe_similarity:
+                sim = torch.from_numpy(np.ascontiguousarray(cand_sims[start:stop], dtype=np.float32))
+                sim = sim.to(dev).masked_fill_(pad, 0.0).unsqueeze(-1)
+            out[start:stop] = model.decode(model.forward_projected(z, sim)).cpu().numpy()
+            progress.update(stop - start)
+    return out
+
+
 def _predict(model: AdaptiveFilter, features_t: torch.Tensor, cand: np.ndarray,
              rows: np.ndarray, batch_size: int, dev: torch.device, what: str = "") -> np.ndarray:
     was_training = model.training
@@ -423,10 +467,15 @@ def _predict(model: AdaptiveFilter, features_t: torch.Tensor, cand: np.ndarray,
 
 
 def predict_k_off(model: AdaptiveFilter, features: np.ndarray, cand_ids: np.ndarray,
-                  batch_size: int = 4096, device: str = "auto") -> np.ndarray:
+                  cand_sims: np.ndarray | None = None, batch_size: int = 4096,
+                  device: str = "auto") -> np.ndarray:
     """k̂_off (N,) int32 in 1..k for every vertex, in blocks of ``batch_size`` sequences.
 
     Reads the first ``model.k`` columns of ``cand_ids``; moves ``model`` to ``device``.
+    With ``cand_sims``, each candidate's cosine with its vertex (the candidates
+    artifact's ``sims``), the features are projected once and the sequences gathered
+    from the projection (``AdaptiveFilter.forward_projected``): the same k̂_off up to
+    float rounding, without the (batch, k, D) gather.
     """
     if features.shape[1] != model.dim:
         raise ValueError(f"the filter was trained on {model.dim}-D features, "
@@ -435,6 +484,12 @@ def predict_k_off(model: AdaptiveFilter, features: np.ndarray, cand_ids: np.ndar
     dev = pick_device(device)
     model.to(dev)
     features_t = _features_tensor(features, dev)
+    if cand_sims is not None:
+        if cand_sims.shape[0] != cand.shape[0] or cand_sims.shape[1] < model.k:
+            raise ValueError(f"cand_sims {cand_sims.shape} does not match cand_ids "
+                             f"{cand_ids.shape} (k={model.k})")
+        return _predict_projected(model, features_t, cand, cand_sims[:, :model.k],
+                                  int(batch_size), dev)
     rows = np.arange(features.shape[0])
     return _predict(model, features_t, cand, rows, int(batch_size), dev, "adaptive filter: k̂_off")
 

@@ -60,7 +60,7 @@ def cluster(features: np.ndarray, bundle_dir: str | Path, threads: int = 1,
     if ids.shape[1] < filt.k:
         raise ValueError(f"{len(features)} faces give {ids.shape[1]} candidates per face; "
                          f"the bundle's filter reads {filt.k}")
-    k_hat = adaptive_filter.predict_k_off(filt, features, ids, device=device)
+    k_hat = adaptive_filter.predict_k_off(filt, features, ids, sims, device=device)
     adj = adaptive_graph(ids, k_hat)
     model = gcn.load_checkpoint(bundle_dir / "gcn.pt", device="cpu")
     emb = gcn.embed(model, features, adj, device=device)

@@ -262,9 +262,10 @@ def cmd_filter_infer(args) -> None:
     _torch_threads(args.threads)
     p = json.loads(args.params)
     features = io.read_array(args.inputs["features"], "features")
-    ids = io.read_array(args.inputs["cands"], "ids")
+    cands = io.read_arrays(args.inputs["cands"], ["ids", "sims"])
+    ids = cands["ids"]
     model = af.load_checkpoint(args.inputs["model"], device=p.get("device", "auto"))
-    k_hat = af.predict_k_off(model, features, ids, device=p.get("device", "auto"))
+    k_hat = af.predict_k_off(model, features, ids, cands["sims"], device=p.get("device", "auto"))
     attrs = {"k": int(model.k), "mean_k_hat": float(k_hat.mean()), "model": args.inputs["model"]}
     labels = _labels_of(args.inputs["features"])
     if labels is not None:
