@@ -1,0 +1,87 @@
+"""benchmarks/report.py on a hand-made results tree: stage tables, exponents, scores."""
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+spec = importlib.util.spec_from_file_location("bench_report", ROOT / "benchmarks" / "report.py")
+report = importlib.util.module_from_spec(spec)
+sys.modules["bench_report"] = report  # dataclasses look their module up there
+spec.loader.exec_module(report)
+
+HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+
+
+def bench(path: Path, wall: float, rss: float, cpu: float) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(HEADER + f"{wall}\t0:00:01\t{rss}\t0\t0\t0\t0\t0\t0\t{cpu}\n")
+
+
+def dataset(root: Path, name: str, n: int, scale: float, recall: float) -> None:
+    d = root / name
+    for part, size in (("test", n), ("train", 500)):
+        (d / part).mkdir(parents=True)
+        (d / part / "manifest.json").write_text(json.dumps({"n": size}))
+    knn = d / "test" / "knn-k80-00000000"
+    bench(d / "test" / "ingest.benchmark.tsv", 1.0 * scale, 100, 1.0)
+    bench(knn / "knn.benchmark.tsv", 4.0 * scale ** 2, 300 * scale, 7.0)
+    bench(knn / "ss-0.3" / "and-x" / "k_hat.benchmark.tsv", 2.0 * scale, 2048 * scale, 3.0)
+    bench(knn / "ss-0.3" / "and-x" / "gcn-y" / "link-k80-auto" / "clusters.benchmark.tsv",
+          3.0 * scale, 200, 3.0)
+    bench(knn / "threshold-auto" / "clusters.benchmark.tsv", 0.5, 50, 0.5)
+    bench(d / "train" / "knn-k80-00000000" / "ss-0.3" / "koff-b0.5" / "filter-z"
+          / "filter.benchmark.tsv", 20.0, 500, 30.0)
+    bench(d / "train" / "knn-k80-00000000" / "threshold-auto" / "calibration.benchmark.tsv",
+          5.0, 80, 5.0)
+    with h5py.File(knn / "knn.h5", "w") as f:
+        f.attrs["facecluster"] = json.dumps({"index": "ivf", "nlist": 64, "nprobe": 8,
+                                             "recall_at_k": recall})
+    for leaf, key, value, f_p in (("ss-0.3/and-x/gcn-y/link-k80-auto", "theta", 0.8, 0.9),
+                                  ("threshold-auto", "threshold", 0.6, 0.7)):
+        (knn / leaf).mkdir(parents=True, exist_ok=True)
+        (knn / leaf / "metrics.json").write_text(json.dumps(
+            {"pairwise_f": f_p, "bcubed_f": 0.5, "nmi": 0.25, "n_clusters": 1234}))
+        with h5py.File(knn / leaf / "clusters.h5", "w") as f:
+            f.attrs["facecluster"] = json.dumps({key: value})
+
+
+def test_report_tables_exponents_and_scores(tmp_path):
+    dataset(tmp_path, "big", 4000, 4.0, 0.9)
+    dataset(tmp_path, "small", 1000, 1.0, 0.97)
+    runs = report.collect(tmp_path)
+    assert [r.n_test for r in runs] == [1000, 4000] and runs[0].n_train == 500
+    assert set(runs[0].inference) == {"ingest", "kNN graph", "filter inference", "linkage"}
+    assert runs[1].inference["kNN graph"].wall == 64.0
+    assert runs[1].inference["filter inference"].rss_mib == 8192
+    assert set(runs[0].baseline) == {"linkage (threshold-auto)"}
+    assert set(runs[0].baseline_training) == {"τ calibration"}
+    assert set(runs[0].training) == {"filter training"}
+    text = report.render(runs)
+    lines = text.splitlines()
+    knn_row = next(line for line in lines if line.startswith("| kNN graph"))
+    assert knn_row.endswith("| 2.00 |")  # 4 s → 64 s for 4× the faces
+    assert next(line for line in lines if line.startswith("| ingest")).endswith("| 1.00 |")
+    rows = [line.split(" | ")[0] for line in lines if line.startswith("| ")]
+    assert rows.index("| ingest") < rows.index("| kNN graph") < rows.index("| filter inference")
+    total = next(line for line in lines if line.startswith("| **total**"))
+    assert "**10.0** / 14.0 / 2.00 (peak)" in total  # 1 + 4 + 2 + 3 s; the largest peak
+    assert "| 4,000 | IVF nlist 64 nprobe 8 | 0.900 | Ada-NETS θ 0.80 | 90.00 | 50.00 |" in text
+    assert "kNN threshold (auto) τ 0.60 | 70.00 |" in text
+
+
+def test_growth_exponent():
+    n = np.array([1e4, 1e5, 1e6])
+    assert report.growth_exponent(n, 3 * n ** 1.15) == pytest.approx(1.15)
+    assert np.isnan(report.growth_exponent([10], [1.0]))
+    assert np.isnan(report.growth_exponent([10, 10], [1.0, 2.0]))
+
+
+def test_missing_results_directory_is_a_clear_error(tmp_path, capsys):
+    assert report.main([str(tmp_path / "nowhere")]) == 2
+    assert "no such results directory" in capsys.readouterr().err
