@@ -203,7 +203,7 @@ rule link:
     resources:
         **cluster_resources("link"),
     wildcard_constraints:
-        prefix=r".+/link-k\d+-[^/]+",
+        prefix=r".+/link-[kc]\d+-[^/]+",
     shell:
         STAGE_SHELL + " --table {output.table}"
 

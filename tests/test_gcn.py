@@ -22,7 +22,7 @@ def test_loss_decreases_with_fixed_seed(clustered):
     assert again["losses"] == info["losses"], "same seed, same training"
     # Batches drawn from the graph instead of the candidate lists work too.
     _, from_graph = gcn.train_gcn(x, adj, labels, {**cfg, "batch_from": "graph"}, seed=0,
-                                  device="cpu")
+                                  device="cpu", candidates=ids)
     assert from_graph["losses"] != info["losses"]
 
 
@@ -78,9 +78,11 @@ def test_batches_avoid_held_out_vertices(clustered):
             assert batch.size > 8 and usable[batch].all()
 
 
-def test_validation_keeps_the_best_model_and_its_theta(clustered, tmp_path):
+@pytest.mark.parametrize("neighbours", ["candidates", "embedding"])
+def test_validation_keeps_the_best_model_and_its_theta(clustered, tmp_path, neighbours):
     x, labels, adj, ids = _graph(clustered)
-    cfg = {"steps": 60, "hidden": 32, "val_every": 20, "val_fraction": 0.25}
+    cfg = {"steps": 60, "hidden": 32, "val_every": 20, "val_fraction": 0.25,
+           "val_neighbours": neighbours}
     ckpt, info = gcn.train_gcn(x, adj, labels, cfg, seed=0, device="cpu", candidates=ids)
     val = ckpt["validation"]
     assert [c["step"] for c in val["curve"]] == [0, 20, 40, 60]
@@ -92,7 +94,13 @@ def test_validation_keeps_the_best_model_and_its_theta(clustered, tmp_path):
     model = gcn.load_checkpoint(tmp_path / "gcn.pt")
     held = gcn.held_out_identities(labels, 0.25, seed=0)
     emb = gcn.embed(model, x, adj, device="cpu")[held]
-    scores = gcn.validation_scores(emb, labels[held], k=80, thetas=np.array([val["theta"]]))[0]
+    local = None
+    if neighbours == "candidates":  # the held-out vertices' candidates among themselves
+        position = np.full(len(x), -1)
+        position[np.flatnonzero(held)] = np.arange(held.sum())
+        local = np.where(ids[held] >= 0, position[np.maximum(ids[held], 0)], -1)
+    scores = gcn.validation_scores(emb, labels[held], k=80, thetas=np.array([val["theta"]]),
+                                   candidates=local)[0]
     assert abs(scores["f_pairwise"] - val["f_pairwise"]) < 1e-6
     assert gcn.checkpoint_theta(tmp_path / "gcn.pt") == val["theta"]
 

@@ -120,6 +120,20 @@ def test_changing_theta_reruns_only_linkage_and_metrics(tiny_run, tmp_path):
         "link": 1, "metrics": 1, "summary": 1, "all": 1}
 
 
+def test_a_training_subsample_reruns_the_training_side_only(tiny_run, tmp_path):
+    """`train_subsample` changes the train part and everything trained on it; the test
+    part's ingest, kNN graph, structure space and the τ-0.6 baseline are kept."""
+    workdir, _ = tiny_run
+    tiny = yaml.safe_load((REPO / "config" / "tiny.yaml").read_text())
+    dataset = {**tiny["datasets"]["tiny"], "train_subsample": {"max_items": 600}}
+    override = write_config(tmp_path / "sub.yaml", {"datasets": {"tiny": dataset}})
+    jobs = scheduled_rules(snakemake(workdir, "all", "-n", configs=(override,)).stdout)
+    assert jobs == {"ingest": 1, "knn": 1, "structure": 1, "koff": 1, "filter_train": 1,
+                    "filter_infer": 2, "graph": 2, "gcn_train": 1, "embed": 1, "link": 1,
+                    "threshold_calibrate": 1, "knn_threshold_auto": 1, "metrics": 2,
+                    "summary": 1, "all": 1}
+
+
 def test_adding_a_beta_to_a_sweep_builds_only_the_new_branch(tiny_run, tmp_path):
     """The tiny run's Ada-NETS (β 0.5) as a sweep over β {0.5, 1}: only β 1 is new."""
     workdir, _ = tiny_run

@@ -28,7 +28,7 @@ def test_experiments_share_what_they_agree_on():
     assert len(stage_paths(plan, "link")) == 3
     a, b = plan.outcomes[0], plan.outcomes[1]
     assert a.clusters.rsplit("/", 2)[0] == b.clusters.rsplit("/", 2)[0], "same embedding folder"
-    assert "link-k80-0.9" in a.clusters and "link-k80-0.8" in b.clusters
+    assert "link-c80-0.9" in a.clusters and "link-c80-0.8" in b.clusters
 
 
 def test_fixed_graphs_ignore_beta_and_the_filter():
@@ -58,7 +58,7 @@ def test_theta_auto_links_with_the_gcn_model():
     plan = make_plan(config(a={"method": "adanets", "theta": "auto"},
                             b={"method": "adanets", "theta": 0.9}))
     auto, fixed = plan.outcomes
-    assert "link-k80-auto" in auto.clusters
+    assert "link-c80-auto" in auto.clusters
     link = plan.job(auto.clusters)
     assert link.params["theta"] == "auto"
     assert link.inputs["model"].endswith("/gcn.pt") and "model" not in plan.job(fixed.clusters).inputs
@@ -97,7 +97,7 @@ def test_second_round_runs_the_method_again_on_both_splits_embeddings():
                             two={"method": "adanets", "second_round": {"theta": 0.99}}))
     one, two = plan.outcomes
     assert two.clusters.startswith(one.clusters.rsplit("/link-", 1)[0] + "/r2/")
-    assert two.clusters.endswith("/link-k80-0.99/clusters.h5") and two.params["round"] == 2
+    assert two.clusters.endswith("/link-c80-0.99/clusters.h5") and two.params["round"] == 2
     embeds = sorted(stage_paths(plan, "embed"))
     assert len(embeds) == 3, "round 1 embeds train (for round 2) and test; round 2 test"
     knns = {p: plan.job(p) for p in stage_paths(plan, "knn_embedding")}

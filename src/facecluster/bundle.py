@@ -2,7 +2,7 @@
 
 A bundle is a folder holding the adaptive filter (``filter.pt``), the GCN
 (``gcn.pt``) and ``bundle.json``, the settings inference needs (k, structure
-space and η, θ, the linkage's k).  ``cluster`` runs the inference stages on
+space and η, θ, the linkage's k and where it finds neighbours).  ``cluster`` runs the inference stages on
 features that have no labels: kNN → structure space → k̂_off → adaptive graph →
 GCN embedding → linkage, the same functions the workflow's rules call.
 """
@@ -17,7 +17,9 @@ import numpy as np
 from . import io
 from .progress import log
 
-SETTINGS = ("k", "structure_space", "eta", "theta", "linkage_k", "knn")
+SETTINGS = ("k", "structure_space", "eta", "theta", "linkage_k", "linkage_neighbours", "knn")
+# Bundles written before the setting existed searched the embedding space.
+SETTING_DEFAULTS = {"linkage_neighbours": "embedding"}
 
 
 def export_bundle(out_dir: str | Path, filter_path: str | Path, gcn_path: str | Path,
@@ -38,7 +40,7 @@ def read_bundle(bundle_dir: str | Path) -> dict:
     for name in ("bundle.json", "filter.pt", "gcn.pt"):
         if not (bundle_dir / name).exists():
             raise FileNotFoundError(f"{bundle_dir}: not a model bundle ({name} is missing)")
-    return io.read_json(bundle_dir / "bundle.json")
+    return {**SETTING_DEFAULTS, **io.read_json(bundle_dir / "bundle.json")}
 
 
 def cluster(features: np.ndarray, bundle_dir: str | Path, threads: int = 1,
@@ -47,7 +49,7 @@ def cluster(features: np.ndarray, bundle_dir: str | Path, threads: int = 1,
     from . import adaptive_filter, gcn
     from .graph import adaptive_graph, graph_quality
     from .knn import knn_graph
-    from .linkage import link_embeddings
+    from .linkage import link_candidates, link_embeddings
     from .structure import structure_similarity
 
     settings = read_bundle(bundle_dir)
@@ -64,8 +66,11 @@ def cluster(features: np.ndarray, bundle_dir: str | Path, threads: int = 1,
     adj = adaptive_graph(ids, k_hat)
     model = gcn.load_checkpoint(bundle_dir / "gcn.pt", device="cpu")
     emb = gcn.embed(model, features, adj, device=device)
-    labels, link_meta = link_embeddings(emb, settings["theta"], k=settings["linkage_k"],
-                                        threads=threads)
+    if settings["linkage_neighbours"] == "candidates":
+        labels, link_meta = link_candidates(emb, ids, settings["theta"], k=settings["linkage_k"])
+    else:
+        labels, link_meta = link_embeddings(emb, settings["theta"], k=settings["linkage_k"],
+                                            threads=threads)
     info = {"knn": knn_meta, "mean_k_hat": float(k_hat.mean()), "graph": graph_quality(adj, None),
             "theta": settings["theta"]}
     log.info("bundle %s: %d faces into %d clusters", bundle_dir, len(features),

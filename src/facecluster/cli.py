@@ -336,7 +336,7 @@ def cmd_embed(args) -> None:
 
 
 def cmd_link(args) -> None:
-    from .linkage import link_embeddings
+    from .linkage import link_candidates, link_embeddings
 
     p = json.loads(args.params)
     theta = p["theta"]
@@ -346,7 +346,11 @@ def cmd_link(args) -> None:
         theta = checkpoint_theta(args.inputs["model"])
         log.info("θ = %.2f, chosen by the GCN's validation on held-out training identities", theta)
     emb = io.read_array(args.inputs["embedding"], "features")
-    labels, meta = link_embeddings(emb, theta, k=p["k"], threads=args.threads)
+    if p.get("neighbours", "embedding") == "candidates":
+        labels, meta = link_candidates(emb, io.read_array(args.inputs["cands"], "ids"), theta,
+                                       k=p["k"])
+    else:
+        labels, meta = link_embeddings(emb, theta, k=p["k"], threads=args.threads)
     _write_clusters(args.out, args.table, labels, args.inputs["features"],
                     {"method": "adanets", **meta})
 

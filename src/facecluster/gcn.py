@@ -63,6 +63,9 @@ DEFAULTS = {
     "val_max_items": 20000,  # at most this many held-out vertices are scored
     "patience": 0,          # stop after this many validations without a better score (0: never)
     "val_linkage_k": 80,    # neighbours the validation's linkage searches
+    # Where the validation's linkage finds a vertex's neighbours, as the test linkage does
+    # (the experiment's linkage_neighbours): its kNN candidates | a search in the embedding.
+    "val_neighbours": "candidates",
     "max_seconds": 0,       # stop training after this long (0: no limit)
     "log_every": 100,
 }
@@ -77,6 +80,9 @@ def gcn_config(**overrides) -> dict:
     if unknown:
         raise ValueError(f"unknown GCN parameters {sorted(unknown)}; known: {sorted(DEFAULTS)}")
     cfg = {**DEFAULTS, **overrides}
+    if cfg["val_neighbours"] not in ("candidates", "embedding"):
+        raise ValueError("GCN val_neighbours must be 'candidates' or 'embedding', "
+                         f"got {cfg['val_neighbours']!r}")
     if cfg["batch_from"] not in ("candidates", "graph"):
         raise ValueError(f"GCN batch_from must be 'candidates' or 'graph', got {cfg['batch_from']!r}")
     for key in ("hidden", "steps", "groups", "per_group", "val_every", "val_max_items"):
@@ -212,12 +218,23 @@ def _embed_rows(model: AdaNetsGCN, agg_x: np.ndarray, norm_adj: sp.csr_matrix, r
 
 
 def validation_scores(emb: np.ndarray, labels: np.ndarray, k: int,
-                      thetas: np.ndarray = THETA_GRID) -> list[dict]:
-    """The linkage's F_P and F_B on labeled embeddings at every θ of ``thetas``."""
-    from .baseline import threshold_scores
-    from .knn import knn_graph
+                      thetas: np.ndarray = THETA_GRID,
+                      candidates: np.ndarray | None = None) -> list[dict]:
+    """The linkage's F_P and F_B on labeled embeddings at every θ of ``thetas``.
 
-    ids, sims, _ = knn_graph(emb, k=min(k, emb.shape[0]), index="exact")
+    Neighbours come from an exact search among ``emb``, or with ``candidates`` (rows of
+    ``emb``, −1 for none) from those lists, as ``linkage.link_candidates`` does.
+    """
+    from .baseline import threshold_scores
+
+    if candidates is not None:
+        from .linkage import candidate_similarities
+
+        ids, sims = candidate_similarities(emb, candidates, k)
+    else:
+        from .knn import knn_graph
+
+        ids, sims, _ = knn_graph(emb, k=min(k, emb.shape[0]), index="exact")
     return [{"theta": s.pop("threshold"), **s}
             for s in threshold_scores(ids, sims, labels, thetas, strict=True)]
 
@@ -254,6 +271,14 @@ def train_gcn(features: np.ndarray, adj: sp.csr_matrix, labels: np.ndarray, conf
         val_rows = np.flatnonzero(held_out)
         if val_rows.size > cfg["val_max_items"]:
             val_rows = np.sort(rng.choice(val_rows, size=cfg["val_max_items"], replace=False))
+        val_cands = None
+        if cfg["val_neighbours"] == "candidates":
+            if candidates is None:
+                raise ValueError("GCN val_neighbours 'candidates' needs the candidate lists")
+            # Each held-out vertex's candidates among the scored held-out vertices.
+            position = np.full(features.shape[0] + 1, -1, dtype=np.int64)
+            position[val_rows] = np.arange(val_rows.size)
+            val_cands = position[np.asarray(candidates[val_rows], dtype=np.int64)]  # −1 → −1
         log.info("GCN validation: %d of %d identities held out, %d vertices scored every %d steps",
                  np.unique(labels[held_out]).size, np.unique(labels).size, val_rows.size,
                  cfg["val_every"])
@@ -265,7 +290,8 @@ def train_gcn(features: np.ndarray, adj: sp.csr_matrix, labels: np.ndarray, conf
         model.eval()
         emb = _embed_rows(model, agg_x, norm_adj, val_rows, dev)
         model.train()
-        top = max(validation_scores(emb, labels[val_rows], cfg["val_linkage_k"]),
+        top = max(validation_scores(emb, labels[val_rows], cfg["val_linkage_k"],
+                                    candidates=val_cands),
                   key=lambda s: s["f_pairwise"] + s["f_bcubed"])
         score = (top["f_pairwise"] + top["f_bcubed"]) / 2
         curve.append({"step": step, "score": round(score, 5), **top})

@@ -21,7 +21,7 @@ original space, ``{knn}/ss-{η}`` in the structure space)::
     {dataset}/{part}/C/graph-{builder}-{v}/graph.h5        ablation graphs (Table 9)
     {graph folder}/gcn-{hash}/gcn.pt                       GCN (train part)
     {graph folder}/gcn-{hash}/embedding.zarr               GCN embedding (test part)
-    {graph folder}/gcn-{hash}/link-k{k}-{θ|auto}/clusters.h5  linkage
+    {graph folder}/gcn-{hash}/link-{c|k}{k}-{θ|auto}/clusters.h5  linkage (c: over the candidates, k: a search)
     {graph folder}/cut-{τ}/clusters.h5                     graph-cut (Table 8)
     {graph folder}/gcn-{hash}/r2/{knn}/...                 second round (Table 10): the
                                                            same layout over the embeddings
@@ -109,7 +109,10 @@ ADANETS_DEFAULTS = {
     "clustering": "gcn",       # gcn: embed and link | graph_cut: no GCN (Table 8)
     "theta": "auto",           # θ, linkage threshold on the GCN embeddings; auto: chosen on
                                # held-out training identities (gcn.val_fraction)
-    "linkage_k": 80,           # neighbours searched per vertex in the embedding space
+    "linkage_k": 80,           # neighbours per vertex the linkage links across
+    "linkage_neighbours": "candidates",  # candidates: the kNN candidates, scored by their
+                               # embeddings (linear in N) | embedding: a kNN search in the
+                               # embedding space, as the paper (see linkage.py)
     "cut_threshold": 0.6,      # graph_cut: edges with cosine below this are cut
     "seed": 0,
     # A second round (Table 10): the whole method again on the GCN embeddings of both
@@ -385,13 +388,15 @@ def _plan_round(plan: Plan, ds: str, name: str, sources: dict, exp: dict, with_b
                      {"builder": "adaptive", "beta": exp["beta"]})
     else:
         train_graph = graph_dir("train")
-    gcn_cfg = {**exp["gcn"], "seed": exp["seed"], "train_graph": exp["train_graph"]}
+    # The validation that picks θ links as the test linkage will.
+    gcn_params = {"val_neighbours": exp["linkage_neighbours"], **exp["gcn"]}
+    gcn_cfg = {**gcn_params, "seed": exp["seed"], "train_graph": exp["train_graph"]}
     gtag = f"gcn-{short_hash(gcn_cfg)}"
     gcn_model = f"{train_graph}/{gtag}/gcn.pt"
     plan.add_job(gcn_model, "gcn_train",
                  {"graph": f"{train_graph}/graph.h5", "features": feats("train"),
                   "cands": train_cands},
-                 {"gcn": exp["gcn"], "seed": exp["seed"]})
+                 {"gcn": gcn_params, "seed": exp["seed"]})
     embedding = f"{test_graph}/{gtag}/embedding.zarr"
     plan.add_job(embedding, "embed",
                  {"model": gcn_model, "graph": f"{test_graph}/graph.h5", "features": feats("test")},
@@ -408,7 +413,8 @@ def _plan_round(plan: Plan, ds: str, name: str, sources: dict, exp: dict, with_b
         plan.add_job(bundle, "bundle", {"filter": model, "gcn": gcn_model},
                      {"k": kp["k"], "knn": {k: v for k, v in kp.items() if k != "k"},
                       "structure_space": exp["structure_space"], "eta": exp["eta"],
-                      "theta": exp["theta"], "linkage_k": exp["linkage_k"]})
+                      "theta": exp["theta"], "linkage_k": exp["linkage_k"],
+                      "linkage_neighbours": exp["linkage_neighbours"]})
         plan.bundles.append(bundle)
     link_inputs = {"embedding": embedding, "features": feats("test")}
     if exp["theta"] == "auto":  # θ chosen by the GCN's validation, stored in its checkpoint
@@ -417,8 +423,13 @@ def _plan_round(plan: Plan, ds: str, name: str, sources: dict, exp: dict, with_b
             raise ConfigError(f"experiments.{name}: theta 'auto' needs the GCN's validation, "
                               f"and gcn.val_fraction is 0")
     theta_tag = "auto" if exp["theta"] == "auto" else number_tag(exp["theta"])
-    leaf = f"{test_graph}/{gtag}/link-k{exp['linkage_k']}-{theta_tag}"
+    # link-k… searches the embedding space, link-c… scores the kNN candidates.
+    search = "k" if exp["linkage_neighbours"] == "embedding" else "c"
+    if search == "c":
+        link_inputs["cands"] = cands("test")[1]
+    leaf = f"{test_graph}/{gtag}/link-{search}{exp['linkage_k']}-{theta_tag}"
     plan.add_job(f"{leaf}/clusters.h5", "link", link_inputs,
-                 {"theta": exp["theta"], "k": exp["linkage_k"]})
+                 {"theta": exp["theta"], "k": exp["linkage_k"],
+                  "neighbours": exp["linkage_neighbours"]})
     summary["theta"] = exp["theta"]
     return leaf, f"{test_graph}/graph.h5", summary, embeddings
