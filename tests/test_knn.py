@@ -191,3 +191,11 @@ def test_shard_bounds_cover_the_rows_once():
         assert all(a[1] == b[0] for a, b in zip(bounds, bounds[1:]))
         sizes = [stop - start for start, stop in bounds]
         assert max(sizes) - min(sizes) <= 1
+
+
+def test_auto_nlist_keeps_lists_small_at_scale():
+    from facecluster.knn import auto_nlist
+
+    assert auto_nlist(10_000) == 400 and auto_nlist(50_000) == 894  # 4·sqrt(N) below ~80k
+    assert auto_nlist(584_013) == 4055  # N/144 beyond
+    assert auto_nlist(1) == 4
