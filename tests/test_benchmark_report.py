@@ -71,7 +71,7 @@ def test_report_tables_exponents_and_scores(tmp_path):
     assert rows.index("| ingest") < rows.index("| kNN graph") < rows.index("| filter inference")
     total = next(line for line in lines if line.startswith("| **total**"))
     assert "**10.0** / 14.0 / 2.00 (peak)" in total  # 1 + 4 + 2 + 3 s; the largest peak
-    assert "| 4,000 | IVF nlist 64 nprobe 8 | 0.900 | Ada-NETS θ 0.80 | 90.00 | 50.00 |" in text
+    assert "| big | 4,000 | IVF nlist 64 nprobe 8 | 0.900 | Ada-NETS θ 0.80 | 90.00 | 50.00 |" in text
     assert "kNN threshold (auto) τ 0.60 | 70.00 |" in text
 
 
