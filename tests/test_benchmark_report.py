@@ -85,3 +85,33 @@ def test_growth_exponent():
 def test_missing_results_directory_is_a_clear_error(tmp_path, capsys):
     assert report.main([str(tmp_path / "nowhere")]) == 2
     assert "no such results directory" in capsys.readouterr().err
+
+
+def test_theta_scan_scores_the_test_linkage_over_theta(tmp_path):
+    from facecluster import io
+
+    # Two identities of three faces: within one, cosines 0.89 and 0.8; across, at most 0.2.
+    c, s = np.sqrt(0.8), np.sqrt(0.2)
+    e = np.array([[1, 0, 0, 0], [c, s, 0, 0], [c, 0, s, 0],
+                  [0, 0, 0, 1], [0, s, 0, c], [0, 0, s, c]], np.float32)
+    labels = np.array([0, 0, 0, 1, 1, 1])
+    ids = np.argsort(-(e @ e.T), axis=1, kind="stable")
+    test = tmp_path / "d" / "test"
+    test.mkdir(parents=True)
+    (test / "manifest.json").write_text(json.dumps({"n": 6}))
+    io.write_arrays(test / "features.zarr", {"features": e, "labels": labels})
+    ss = test / "knn-k5-00000000" / "ss-0.3"
+    io.write_arrays(ss / "structure.h5", {"ids": ids.astype(np.int32)})
+    gcn = ss / "and-x" / "gcn-y"
+    io.write_arrays(gcn / "embedding.zarr", {"features": e})
+    io.write_arrays(gcn / "link-c6-auto" / "clusters.h5", {"labels": labels},
+                    {"theta": 0.7, "k": 6})
+    lines = report.theta_scan(tmp_path, report.collect(tmp_path))
+    row = next(line for line in lines if line.startswith("| d |"))
+    cells = row.strip("| ").split(" | ")
+    assert cells[1] == "0.70"
+    scores = dict(zip(report.THETA_SCAN, cells[2:]))
+    # Above every within-identity cosine nothing links: singletons, pairwise F 0.
+    assert scores[0.98].startswith("0.0 /")
+    # At θ 0.70 each identity is one component, and the two stay apart.
+    assert scores[0.70] == "100.0 / 100.0"
