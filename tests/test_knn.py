@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from facecluster import knn
+from facecluster import knn, synthetic
 from facecluster.knn import knn_graph, put_self_first, recall_at_k
 
 from conftest import unit_rows
@@ -199,3 +199,19 @@ def test_auto_nlist_keeps_lists_small_at_scale():
     assert auto_nlist(10_000) == 400 and auto_nlist(50_000) == 894  # 4·sqrt(N) below ~80k
     assert auto_nlist(584_013) == 4055  # N/144 beyond
     assert auto_nlist(1) == 4
+
+
+def test_ivf_search_in_locality_order_gives_the_same_result():
+    from facecluster.knn import build_index, ivf_locality_order, search_blocks
+
+    x, _ = synthetic.generate(synthetic.generator_params("tiny", dim=32), seed=2)["test"]
+    idx = build_index(x, "ivf", nlist=16, nprobe=4)
+    order = ivf_locality_order(idx, x, block_size=100)
+    assert sorted(order.tolist()) == list(range(len(x)))
+    _, coarse = idx.quantizer.search(x, 1)
+    assert np.all(np.diff(coarse[order, 0]) >= 0)  # grouped by list
+    plain = search_blocks(idx, x, 10, block_size=100)
+    grouped = search_blocks(idx, x, 10, block_size=100, order=order)
+    np.testing.assert_array_equal(plain[0], grouped[0])
+    np.testing.assert_array_equal(plain[1], grouped[1])
+    assert ivf_locality_order(build_index(x, "exact"), x, 100) is None

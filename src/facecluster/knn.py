@@ -112,19 +112,41 @@ def build_index(features: np.ndarray, index: str = "exact", *, nlist: int = 0, n
 
 
 def search_blocks(index, queries: np.ndarray, k: int, block_size: int = 4096,
-                  what: str = "kNN search") -> tuple[np.ndarray, np.ndarray]:
-    """Search ``queries`` against ``index`` in blocks: memory stays O(block_size·k)."""
+                  what: str = "kNN search", order: np.ndarray | None = None
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Search ``queries`` against ``index`` in blocks: memory stays O(block_size·k).
+
+    ``order``, a permutation of the queries, is the order they are searched in (the
+    results are stored in query order all the same).
+    """
     n = queries.shape[0]
     ids = np.empty((n, k), dtype=np.int32)
     sims = np.empty((n, k), dtype=np.float32)
     progress = Progress(n, what)
     for start in range(0, n, block_size):
         stop = min(n, start + block_size)
-        s, i = index.search(np.ascontiguousarray(queries[start:stop], dtype=np.float32), k)
-        ids[start:stop] = i
-        sims[start:stop] = s
+        rows = slice(start, stop) if order is None else order[start:stop]
+        s, i = index.search(np.ascontiguousarray(queries[rows], dtype=np.float32), k)
+        ids[rows] = i
+        sims[rows] = s
         progress.update(stop - start)
     return ids, sims
+
+
+def ivf_locality_order(idx, queries: np.ndarray, block_size: int) -> np.ndarray | None:
+    """For a CPU IVF index, the queries grouped by their nearest list, else None.
+
+    Consecutive queries then scan mostly the same lists, which stay in the cache: at
+    584k faces the search took 5.0 s per 10k grouped queries against 5.9 s in random
+    order, and the grouping (one coarse assignment) costs about 9 s.  Each query's
+    result does not depend on the order.
+    """
+    import faiss
+
+    if not isinstance(idx, faiss.IndexIVF) or queries.shape[0] <= block_size:
+        return None
+    _, coarse = idx.quantizer.search(np.ascontiguousarray(queries, dtype=np.float32), 1)
+    return np.argsort(coarse[:, 0], kind="stable")
 
 
 def put_self_first(ids: np.ndarray, sims: np.ndarray, features: np.ndarray,
@@ -198,8 +220,9 @@ def _index_meta(idx, kind: str) -> dict:
 def search_rows(idx, features: np.ndarray, start: int, stop: int, k: int,
                 block_size: int = 4096) -> tuple[np.ndarray, np.ndarray]:
     """Rows ``start:stop`` searched against ``idx``, each starting with its query."""
-    ids, sims = search_blocks(idx, features[start:stop], k, block_size,
-                              f"kNN search of rows {start}-{stop}")
+    queries = features[start:stop]
+    ids, sims = search_blocks(idx, queries, k, block_size, f"kNN search of rows {start}-{stop}",
+                              ivf_locality_order(idx, queries, block_size))
     return put_self_first(ids, sims, features, np.arange(start, stop))
 
 
