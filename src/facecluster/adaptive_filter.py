@@ -467,7 +467,7 @@ def _predict(model: AdaptiveFilter, features_t: torch.Tensor, cand: np.ndarray,
 
 
 def predict_k_off(model: AdaptiveFilter, features: np.ndarray, cand_ids: np.ndarray,
-                  cand_sims: np.ndarray | None = None, batch_size: int = 4096,
+                  cand_sims: np.ndarray | None = None, batch_size: int = 1024,
                   device: str = "auto") -> np.ndarray:
     """k̂_off (N,) int32 in 1..k for every vertex, in blocks of ``batch_size`` sequences.
 
@@ -475,7 +475,9 @@ def predict_k_off(model: AdaptiveFilter, features: np.ndarray, cand_ids: np.ndar
     With ``cand_sims``, each candidate's cosine with its vertex (the candidates
     artifact's ``sims``), the features are projected once and the sequences gathered
     from the projection (``AdaptiveFilter.forward_projected``): the same k̂_off up to
-    float rounding, without the (batch, k, D) gather.
+    float rounding, without the (batch, k, D) gather.  The LSTM is most of the cost;
+    batches of 1,024 ran it fastest on two cores (69 s for 584k sequences, against 84 s
+    for 4,096 and 89 s for 16,384).
     """
     if features.shape[1] != model.dim:
         raise ValueError(f"the filter was trained on {model.dim}-D features, "
