@@ -440,8 +440,8 @@ def _predict_projected(model: AdaptiveFilter, features_t: torch.Tensor, cand: np
             z[pad] = z_pad
             sim = None
             if model.probe_similarity:
-                sim = torch.from_numpy(np.ascontiguousarray(cand_sims[start:stop], dtype=np.float32))
-                sim = sim.to(dev).masked_fill_(pad, 0.0).unsqueeze(-1)
+                sim = np.ascontiguousarray(cand_sims[start:stop], dtype=np.float32)
+                sim = torch.from_numpy(sim).to(dev).masked_fill_(pad, 0.0).unsqueeze(-1)
             out[start:stop] = model.decode(model.forward_projected(z, sim)).cpu().numpy()
             progress.update(stop - start)
     return out

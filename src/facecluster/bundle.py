@@ -2,9 +2,10 @@
 
 A bundle is a folder holding the adaptive filter (``filter.pt``), the GCN
 (``gcn.pt``) and ``bundle.json``, the settings inference needs (k, structure
-space and η, θ, the linkage's k and where it finds neighbours).  ``cluster`` runs the inference stages on
-features that have no labels: kNN → structure space → k̂_off → adaptive graph →
-GCN embedding → linkage, the same functions the workflow's rules call.
+space and η, θ, the linkage's k and where it finds neighbours).  ``cluster``
+runs the inference stages on features that have no labels: kNN → structure
+space → k̂_off → adaptive graph → GCN embedding → linkage, the same functions
+the workflow's rules call.
 """
 
 from __future__ import annotations

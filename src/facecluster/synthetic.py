@@ -485,8 +485,8 @@ def generate_with_truth(params: dict, seed: int = 0,
     return out
 
 
-def generate(params: dict, seed: int = 0,
-             splits: tuple[str, ...] = ("train", "test")) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def generate(params: dict, seed: int = 0, splits: tuple[str, ...] = ("train", "test")
+             ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Generate the train and test splits described by ``params`` (or only the
     ``splits`` asked for: a split is the same whether or not the other is made).
 
