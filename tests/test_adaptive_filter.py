@@ -245,7 +245,9 @@ def test_projected_inference_equals_gathering_the_features(held_out_set, probe):
         np.testing.assert_allclose(model.forward_projected(z, sim if probe else None).numpy(),
                                    model(seq).numpy(), rtol=1e-4, atol=1e-5)
     gathered = af.predict_k_off(model, x, padded, device="cpu")
+    given = cos.copy()
     projected = af.predict_k_off(model, x, padded, cos, batch_size=50, device="cpu")
+    np.testing.assert_array_equal(cos, given)  # the caller's similarities are not touched
     assert len(np.unique(gathered)) > 3
     assert (gathered == projected).mean() > 0.99 and np.abs(gathered - projected).max() <= 1
     with pytest.raises(ValueError, match="does not match"):

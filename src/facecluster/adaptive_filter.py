@@ -441,7 +441,8 @@ def _predict_projected(model: AdaptiveFilter, features_t: torch.Tensor, cand: np
             sim = None
             if model.probe_similarity:
                 sim = np.ascontiguousarray(cand_sims[start:stop], dtype=np.float32)
-                sim = torch.from_numpy(sim).to(dev).masked_fill_(pad, 0.0).unsqueeze(-1)
+                # Out of place: the tensor may share memory with the caller's array.
+                sim = torch.from_numpy(sim).to(dev).masked_fill(pad, 0.0).unsqueeze(-1)
             out[start:stop] = model.decode(model.forward_projected(z, sim)).cpu().numpy()
             progress.update(stop - start)
     return out
