@@ -112,3 +112,21 @@ def test_ingest_spec_keeps_the_training_subsample_off_the_test_part():
     dataset = {"generator": {"preset": "tiny"}, "train_subsample": {"max_items": 10}}
     assert plan.ingest_spec(dataset, "train") == dataset
     assert plan.ingest_spec(dataset, "test") == {"generator": {"preset": "tiny"}}
+
+
+def test_schema_accepts_null_split_and_subsample_and_fills_the_subsample_default():
+    """`split: null` and `train_subsample: null` are legal (the config template shows them);
+    an absent train_subsample gets the default."""
+    from pathlib import Path
+
+    import yaml
+    from snakemake.utils import validate
+
+    repo = Path(__file__).resolve().parents[1]
+    config = yaml.safe_load((repo / "config" / "config.yaml").read_text())
+    config["datasets"] = {"a": {"generator": {"preset": "tiny"}, "split": None,
+                                "train_subsample": None},
+                          "b": {"generator": {"preset": "tiny"}}}
+    validate(config, str(repo / "config" / "schema.yaml"))
+    assert config["datasets"]["a"]["train_subsample"] is None
+    assert config["datasets"]["b"]["train_subsample"] == {"max_items": 60000, "seed": 0}
