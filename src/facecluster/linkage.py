@@ -22,12 +22,15 @@ from .baseline import components_from_edges, knn_threshold_clusters
 from .knn import knn_graph
 
 
+def _unit_rows(embeddings: np.ndarray) -> np.ndarray:
+    emb = np.asarray(embeddings, dtype=np.float32)
+    return emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+
+
 def link_embeddings(embeddings: np.ndarray, theta: float, k: int = 80, threads: int = 1,
                     **knn_params) -> tuple[np.ndarray, dict]:
     """Cluster labels from pairs with cosine > ``theta`` among each vertex's k nearest neighbours."""
-    emb = np.asarray(embeddings, dtype=np.float32)
-    emb = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
-    ids, sims, meta = knn_graph(emb, k=k, threads=threads, **knn_params)
+    ids, sims, meta = knn_graph(_unit_rows(embeddings), k=k, threads=threads, **knn_params)
     return link_neighbours(ids, sims, theta), {"theta": theta, "neighbours": "embedding",
                                                "linkage_knn": meta}
 
@@ -40,15 +43,15 @@ def candidate_similarities(embeddings: np.ndarray, cand_ids: np.ndarray, k: int 
     ``embeddings`` (N, E) need not be normalised; ``cand_ids`` (N, ≥k) index them.
     Memory stays O(block·k·E).
     """
-    emb = np.asarray(embeddings, dtype=np.float32)
+    n = np.shape(embeddings)[0]
     cand_ids = np.asarray(cand_ids)
-    if cand_ids.ndim != 2 or cand_ids.shape[0] != emb.shape[0]:
-        raise ValueError(f"candidates {cand_ids.shape} do not match {emb.shape[0]} embeddings")
+    if cand_ids.ndim != 2 or cand_ids.shape[0] != n:
+        raise ValueError(f"candidates {cand_ids.shape} do not match {n} embeddings")
     k = cand_ids.shape[1] if k is None else min(int(k), cand_ids.shape[1])
     ids = np.ascontiguousarray(cand_ids[:, :k])
-    if ids.size and (ids.min() < -1 or ids.max() >= emb.shape[0]):
+    if ids.size and (ids.min() < -1 or ids.max() >= n):
         raise ValueError("candidate ids must lie in [-1, N)")
-    unit = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+    unit = _unit_rows(embeddings)
     sims = np.empty(ids.shape, dtype=np.float32)
     for start in range(0, ids.shape[0], block):
         rows = ids[start:start + block]
