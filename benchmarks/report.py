@@ -113,14 +113,14 @@ def collect(results: Path) -> list[SizeRun]:
                 elif stem in STAGES:
                     _add(adanets_table, STAGES[stem], read_timing(path), path)
         for knn_file in sorted((dataset_dir / "test").glob("knn-*/knn.h5")):
-            run.knn = _knn_attrs(knn_file)
+            run.knn = _h5_attrs(knn_file)
         for metrics in sorted((dataset_dir / "test").rglob("metrics.json")):
             run.scores[_experiment_label(metrics)] = json.loads(metrics.read_text())
         runs.append(run)
     return sorted(runs, key=lambda r: r.n_test)
 
 
-def _knn_attrs(path: Path) -> dict:
+def _h5_attrs(path: Path) -> dict:
     import h5py
 
     with h5py.File(path, "r") as f:
@@ -132,7 +132,7 @@ def _experiment_label(metrics: Path) -> str:
     chosen = ""
     clusters = metrics.with_name("clusters.h5")
     if clusters.exists():
-        attrs = _knn_attrs(clusters)
+        attrs = _h5_attrs(clusters)
         for key, symbol in (("theta", "θ"), ("threshold", "τ")):
             if key in attrs:
                 chosen = f" {symbol} {float(attrs[key]):.2f}"
@@ -258,11 +258,11 @@ def theta_scan(results: Path, runs: list[SizeRun]) -> list[str]:
             if not cands_file.exists():
                 cands_file = gcn_dir.parent.parent / "knn.h5"
             emb = io.read_array(gcn_dir / "embedding.zarr", "features")
-            k = int(_knn_attrs(clusters).get("k", 80))
+            k = int(_h5_attrs(clusters).get("k", 80))
             ids, sims = candidate_similarities(emb, io.read_array(cands_file, "ids"), k)
             labels = io.read_array(test / "features.zarr", "labels")
             scores = threshold_scores(ids, sims, labels, THETA_SCAN, strict=True)
-            chosen = float(_knn_attrs(clusters)["theta"])
+            chosen = float(_h5_attrs(clusters)["theta"])
             lines.append(f"| {run.dataset} | {chosen:.2f} | " + " | ".join(
                 f"{100 * s['f_pairwise']:.1f} / {100 * s['f_bcubed']:.1f}" for s in scores) + " |")
     return lines + [""]
