@@ -28,6 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
+# The project's own readers, also when the script runs from a checkout that is not installed.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+from facecluster import io  # noqa: E402
+
 # Benchmark file stem -> the stage it times, in pipeline order.  A stem under a
 # `threshold-*` directory belongs to the baseline; `calibration` is its training.
 STAGES = {
@@ -113,18 +117,11 @@ def collect(results: Path) -> list[SizeRun]:
                 elif stem in STAGES:
                     _add(adanets_table, STAGES[stem], read_timing(path), path)
         for knn_file in sorted((dataset_dir / "test").glob("knn-*/knn.h5")):
-            run.knn = _h5_attrs(knn_file)
+            run.knn = io.read_attrs(knn_file)
         for metrics in sorted((dataset_dir / "test").rglob("metrics.json")):
             run.scores[_experiment_label(metrics)] = json.loads(metrics.read_text())
         runs.append(run)
     return sorted(runs, key=lambda r: r.n_test)
-
-
-def _h5_attrs(path: Path) -> dict:
-    import h5py
-
-    with h5py.File(path, "r") as f:
-        return json.loads(f.attrs.get("facecluster", "{}"))
 
 
 def _experiment_label(metrics: Path) -> str:
@@ -132,7 +129,7 @@ def _experiment_label(metrics: Path) -> str:
     chosen = ""
     clusters = metrics.with_name("clusters.h5")
     if clusters.exists():
-        attrs = _h5_attrs(clusters)
+        attrs = io.read_attrs(clusters)
         for key, symbol in (("theta", "θ"), ("threshold", "τ")):
             if key in attrs:
                 chosen = f" {symbol} {float(attrs[key]):.2f}"
@@ -242,8 +239,6 @@ THETA_SCAN = np.round(np.arange(0.70, 0.995, 0.02), 2)
 
 def theta_scan(results: Path, runs: list[SizeRun]) -> list[str]:
     """Markdown: test F_P / F_B of the candidate linkage at each θ of ``THETA_SCAN``."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-    from facecluster import io
     from facecluster.baseline import threshold_scores
     from facecluster.linkage import candidate_similarities
 
@@ -258,11 +253,12 @@ def theta_scan(results: Path, runs: list[SizeRun]) -> list[str]:
             if not cands_file.exists():
                 cands_file = gcn_dir.parent.parent / "knn.h5"
             emb = io.read_array(gcn_dir / "embedding.zarr", "features")
-            k = int(_h5_attrs(clusters).get("k", 80))
+            attrs = io.read_attrs(clusters)
+            k = int(attrs.get("k", 80))
             ids, sims = candidate_similarities(emb, io.read_array(cands_file, "ids"), k)
             labels = io.read_array(test / "features.zarr", "labels")
             scores = threshold_scores(ids, sims, labels, THETA_SCAN, strict=True)
-            chosen = float(_h5_attrs(clusters)["theta"])
+            chosen = float(attrs["theta"])
             lines.append(f"| {run.dataset} | {chosen:.2f} | " + " | ".join(
                 f"{100 * s['f_pairwise']:.1f} / {100 * s['f_bcubed']:.1f}" for s in scores) + " |")
     return lines + [""]
