@@ -223,6 +223,9 @@ def render(runs: list[SizeRun]) -> str:
         index = knn.get("index", "-")
         if index == "ivf":
             index = f"IVF nlist {knn.get('nlist')} nprobe {knn.get('nprobe')}"
+        elif index == "ivfpq":
+            index = (f"IVF-PQ nlist {knn.get('nlist')} nprobe {knn.get('nprobe')} "
+                     f"PQ {knn.get('pq_m')}×4 bit, re-rank {knn.get('refine_factor')}·k")
         elif index == "hnsw":
             index = f"HNSW ef {knn.get('ef_search', '?')}"
         recall = knn.get("recall_at_k")

@@ -40,8 +40,9 @@ def dataset(root: Path, name: str, n: int, scale: float, recall: float) -> None:
     bench(d / "train" / "knn-k80-00000000" / "threshold-auto" / "calibration.benchmark.tsv",
           5.0, 80, 5.0)
     with h5py.File(knn / "knn.h5", "w") as f:
-        f.attrs["facecluster"] = json.dumps({"index": "ivf", "nlist": 64, "nprobe": 8,
-                                             "recall_at_k": recall})
+        index = ({"index": "ivf", "nlist": 64, "nprobe": 8} if n > 2000 else
+                 {"index": "ivfpq", "nlist": 16, "nprobe": 4, "pq_m": 8, "refine_factor": 10})
+        f.attrs["facecluster"] = json.dumps({**index, "recall_at_k": recall})
     for leaf, key, value, f_p in (("ss-0.3/and-x/gcn-y/link-k80-auto", "theta", 0.8, 0.9),
                                   ("threshold-auto", "threshold", 0.6, 0.7)):
         (knn / leaf).mkdir(parents=True, exist_ok=True)
@@ -72,6 +73,8 @@ def test_report_tables_exponents_and_scores(tmp_path):
     total = next(line for line in lines if line.startswith("| **total**"))
     assert "**10.0** / 14.0 / 2.00 (peak)" in total  # 1 + 4 + 2 + 3 s; the largest peak
     assert "| big | 4,000 | IVF nlist 64 nprobe 8 | 0.900 | Ada-NETS θ 0.80 | 90.00 | 50.00 |" in text
+    assert ("| small | 1,000 | IVF-PQ nlist 16 nprobe 4 PQ 8×4 bit, re-rank 10·k | 0.970 | "
+            "Ada-NETS θ 0.80 |") in text
     assert "kNN threshold (auto) τ 0.60 | 70.00 |" in text
 
 

@@ -60,13 +60,44 @@ def test_recall_at_k():
     assert recall_at_k(approx, exact) == pytest.approx((2 + 4) / 8)
 
 
-@pytest.mark.parametrize("index", ["ivf", "hnsw"])
+@pytest.mark.parametrize("index", ["ivfpq", "ivf", "hnsw"])
 def test_approximate_index_measures_recall(clustered, index):
     x, _ = clustered
     ids, sims, meta = knn_graph(x, k=10, index=index, nlist=8, nprobe=8, recall_sample=100)
     np.testing.assert_array_equal(ids[:, 0], np.arange(300))
     assert meta["index"] == index
     assert 0.9 <= meta["recall_at_k"] <= 1.0  # all lists probed / tiny graph: near exact
+
+
+def test_ivfpq_returns_exact_similarities_of_what_it_finds(clustered):
+    """The PQ codes only choose candidates: the similarities come from the re-rank."""
+    x, _ = clustered
+    ids, sims, meta = knn_graph(x, k=10, index="ivfpq", nlist=8, nprobe=2, pq_m=4,
+                                refine_factor=3, recall_sample=0)
+    assert (meta["nlist"], meta["nprobe"], meta["pq_m"], meta["refine_factor"]) == (7, 2, 4, 3)
+    found = ids >= 0
+    exact = np.einsum("nd,nkd->nk", x, x[np.where(found, ids, 0)])
+    np.testing.assert_allclose(sims[found], exact[found], atol=1e-5)
+    assert (np.diff(np.where(found, sims, -1)[:, 1:], axis=1) <= 1e-6).all()
+
+
+def test_nprobe_zero_is_the_kinds_default_and_pq_m_must_divide_d(clustered):
+    assert [knn.resolve_nprobe(kind, 0) for kind in ("ivfpq", "ivf")] == [512, 64]
+    assert knn.resolve_nprobe("ivfpq", 7) == 7
+    x = unit_rows(np.random.default_rng(3).normal(size=(4000, 16)))
+    _, _, meta = knn_graph(x, k=5, index="ivf", nlist=100, recall_sample=0)
+    assert (meta["nlist"], meta["nprobe"]) == (100, 64)
+    _, _, meta = knn_graph(x, k=5, index="ivfpq", nlist=100, recall_sample=0)
+    assert (meta["nlist"], meta["nprobe"], meta["pq_m"]) == (100, 100, 8)  # 512, capped
+    x, _ = clustered  # 16-D
+    with pytest.raises(ValueError, match="pq_m = 5 must divide the feature dimension 16"):
+        knn_graph(x, k=5, index="ivfpq", pq_m=5)
+
+
+def test_auto_searches_exactly_up_to_exact_max_n_and_with_ivfpq_beyond(clustered):
+    x, _ = clustered
+    assert knn_graph(x, k=5, exact_max_n=300, recall_sample=0)[2]["index"] == "exact"
+    assert knn_graph(x, k=5, exact_max_n=299, recall_sample=0)[2]["index"] == "ivfpq"
 
 
 def test_k_larger_than_n_is_capped():
@@ -76,13 +107,14 @@ def test_k_larger_than_n_is_capped():
 
 
 @pytest.mark.slow
-def test_ivf_recall_on_the_small_synthetic_set():
+@pytest.mark.parametrize("index", ["ivfpq", "ivf"])
+def test_approximate_recall_on_the_small_synthetic_set(index):
     """Issue 2's acceptance: the approximate path reaches recall@k ≥ 0.95 on `small`."""
     from facecluster import synthetic
 
     x, _ = synthetic.generate(synthetic.generator_params("small"), seed=0)["test"]
-    _, _, meta = knn_graph(x, k=80, index="ivf", recall_sample=500, threads=2)
-    assert meta["index"] == "ivf" and meta["recall_sample"] == 500
+    _, _, meta = knn_graph(x, k=80, index=index, recall_sample=500, threads=2)
+    assert meta["index"] == index and meta["recall_sample"] == 500
     assert meta["recall_at_k"] >= 0.95, meta
 
 
@@ -116,12 +148,13 @@ def test_exact_and_ivf_search_on_a_visible_gpu(clustered, fake_gpu):
     assert fake_gpu == ["IndexIVFFlat", "IndexFlatIP"], "the recall reference searches there too"
 
 
-def test_hnsw_stays_on_the_cpu_beside_a_gpu(clustered, fake_gpu):
+@pytest.mark.parametrize("index", ["hnsw", "ivfpq"])
+def test_hnsw_and_ivfpq_stay_on_the_cpu_beside_a_gpu(clustered, fake_gpu, index):
     x, _ = clustered
-    _, _, meta = knn_graph(x, k=10, index="hnsw", recall_sample=50)
+    _, _, meta = knn_graph(x, k=10, index=index, nlist=8, recall_sample=0)
     assert meta["device"] == "cpu" and fake_gpu == []
-    with pytest.raises(ValueError, match="no GPU hnsw index"):
-        knn_graph(x, k=10, index="hnsw", device="cuda")
+    with pytest.raises(ValueError, match=f"no GPU {index} index"):
+        knn_graph(x, k=10, index=index, nlist=8, device="cuda")
 
 
 def test_cpu_fallback_when_faiss_sees_no_gpu(clustered, monkeypatch):
@@ -150,7 +183,7 @@ def test_unknown_device_is_refused(clustered):
         knn_graph(x, k=10, index="exact", device="gpu0")
 
 
-@pytest.mark.parametrize("index", ["exact", "ivf"])
+@pytest.mark.parametrize("index", ["exact", "ivf", "ivfpq"])
 def test_sharded_search_writes_the_unsharded_artifact(tmp_path, index):
     """knn-index + knn-shard ×3 + knn-gather equals one knn run, array for array."""
     from facecluster import cli, io
@@ -201,14 +234,15 @@ def test_auto_nlist_keeps_lists_small_at_scale():
     assert auto_nlist(1) == 4
 
 
-def test_ivf_search_in_locality_order_gives_the_same_result():
-    from facecluster.knn import build_index, ivf_locality_order, search_blocks
+@pytest.mark.parametrize("index", ["ivf", "ivfpq"])
+def test_ivf_search_in_locality_order_gives_the_same_result(index):
+    from facecluster.knn import build_index, ivf_locality_order, ivf_of, search_blocks
 
     x, _ = synthetic.generate(synthetic.generator_params("tiny", dim=32), seed=2)["test"]
-    idx = build_index(x, "ivf", nlist=16, nprobe=4)
+    idx = build_index(x, index, nlist=16, nprobe=4)
     order = ivf_locality_order(idx, x, block_size=100)
     assert sorted(order.tolist()) == list(range(len(x)))
-    _, coarse = idx.quantizer.search(x, 1)
+    _, coarse = ivf_of(idx).quantizer.search(x, 1)
     assert np.all(np.diff(coarse[order, 0]) >= 0)  # grouped by list
     plain = search_blocks(idx, x, 10, block_size=100)
     grouped = search_blocks(idx, x, 10, block_size=100, order=order)

@@ -43,8 +43,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 KNN_DEFAULTS = {
-    "k": 80, "index": "auto", "exact_max_n": 20000, "nlist": 0, "nprobe": 64, "hnsw_m": 32,
-    "ef_construction": 80, "ef_search": 128, "train_size": 0, "block_size": 4096,
+    "k": 80, "index": "auto", "exact_max_n": 20000, "nlist": 0, "nprobe": 0, "pq_m": 0,
+    "refine_factor": 10, "hnsw_m": 32, "ef_construction": 80, "ef_search": 128,
+    "train_size": 0, "block_size": 4096,
     "recall_sample": 1000, "seed": 0, "shards": 1,
 }
 
