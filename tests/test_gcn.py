@@ -103,6 +103,31 @@ def test_validation_keeps_the_best_model_and_its_theta(clustered, tmp_path, neig
                                    candidates=local)[0]
     assert abs(scores["f_pairwise"] - val["f_pairwise"]) < 1e-6
     assert gcn.checkpoint_theta(tmp_path / "gcn.pt") == val["theta"]
+    # Every θ of the grid is stored for the kept model, its best among them.
+    assert [s["theta"] for s in val["scores"]] == gcn.THETA_GRID.tolist()
+    assert max(val["scores"], key=lambda s: s["f_pairwise"] + s["f_bcubed"])["theta"] == val["theta"]
+    assert gcn.checkpoint_theta(tmp_path / "gcn.pt", 1.0) == gcn.THETA_GRID[-1]
+
+
+def test_tolerant_theta_takes_the_top_of_the_plateau():
+    def s(theta, mean):
+        return {"theta": theta, "f_pairwise": mean + 0.01, "f_bcubed": mean - 0.01}
+
+    scores = [s(0.5, 0.20), s(0.6, 0.90), s(0.7, 0.93), s(0.8, 0.925), s(0.9, 0.915),
+              s(0.95, 0.70)]
+    assert gcn.tolerant_theta(scores, 0.0) == 0.7
+    assert gcn.tolerant_theta(scores, 0.01) == 0.8    # 0.915 is 0.015 below the best
+    assert gcn.tolerant_theta(scores, 0.02) == 0.9
+    assert gcn.tolerant_theta(scores, 0.5) == 0.95
+    assert gcn.tolerant_theta([s(0.3, 0.5), s(0.4, 0.5)], 0.0) == 0.3  # ties: the lowest
+    with pytest.raises(ValueError, match="≥ 0"):
+        gcn.tolerant_theta(scores, -0.1)
+
+
+def test_a_checkpoint_with_only_its_best_theta_still_gives_it(tmp_path):
+    gcn.save_checkpoint(tmp_path / "old.pt", {"state_dict": {}, "config": {},
+                                              "validation": {"theta": 0.83, "step": 10}})
+    assert gcn.checkpoint_theta(tmp_path / "old.pt", 0.01) == 0.83
 
 
 def test_theta_auto_needs_a_validated_gcn(clustered, tmp_path):

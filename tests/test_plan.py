@@ -56,12 +56,16 @@ def test_unknown_names_in_run_are_refused():
 
 def test_theta_auto_links_with_the_gcn_model():
     plan = make_plan(config(a={"method": "adanets", "theta": "auto"},
-                            b={"method": "adanets", "theta": 0.9}))
-    auto, fixed = plan.outcomes
-    assert "link-c80-auto" in auto.clusters
+                            b={"method": "adanets", "theta": 0.9},
+                            c={"method": "adanets", "theta": "auto", "theta_tolerance": 0}))
+    auto, fixed, best = plan.outcomes
+    assert "/link-c80-auto-tol0.01/" in auto.clusters and "/link-c80-auto/" in best.clusters
     link = plan.job(auto.clusters)
-    assert link.params["theta"] == "auto"
+    assert (link.params["theta"], link.params["theta_tolerance"]) == ("auto", 0.01)
     assert link.inputs["model"].endswith("/gcn.pt") and "model" not in plan.job(fixed.clusters).inputs
+    assert "theta_tolerance" not in plan.job(fixed.clusters).params
+    # Only the linkage depends on the tolerance: the GCN is the same job.
+    assert link.inputs["model"] == plan.job(best.clusters).inputs["model"]
     with pytest.raises(ConfigError, match="val_fraction is 0"):
         make_plan(config(a={"method": "adanets", "theta": "auto", "gcn": {"val_fraction": 0}}))
 

@@ -343,8 +343,10 @@ def cmd_link(args) -> None:
     if theta == "auto":
         from .gcn import checkpoint_theta
 
-        theta = checkpoint_theta(args.inputs["model"])
-        log.info("θ = %.2f, chosen by the GCN's validation on held-out training identities", theta)
+        tolerance = float(p.get("theta_tolerance", 0.0))
+        theta = checkpoint_theta(args.inputs["model"], tolerance)
+        log.info("θ = %.2f: the largest within %.3f of the best held-out score of the GCN's "
+                 "validation on training identities", theta, tolerance)
     emb = io.read_array(args.inputs["embedding"], "features")
     if p.get("neighbours", "embedding") == "candidates":
         labels, meta = link_candidates(emb, io.read_array(args.inputs["cands"], "ids"), theta,
@@ -373,7 +375,9 @@ def cmd_bundle_export(args) -> None:
 
     settings = json.loads(args.params)
     if settings["theta"] == "auto":  # the bundle records the θ its GCN's validation chose
-        settings["theta"] = checkpoint_theta(args.inputs["gcn"])
+        settings["theta"] = checkpoint_theta(args.inputs["gcn"],
+                                             float(settings.pop("theta_tolerance", 0.0)))
+    settings.pop("theta_tolerance", None)
     export_bundle(args.out, args.inputs["filter"], args.inputs["gcn"], settings)
     log.info("model bundle written to %s", args.out)
 

@@ -19,8 +19,9 @@ Validation.  With ``val_fraction`` > 0 a share of the training *identities* is
 held out: batches never hold their vertices' labels, and every ``val_every``
 steps the held-out vertices are embedded (exactly, through the whole graph) and
 clustered by the linkage at a grid of θ.  The model kept is the one with the best
-held-out score (mean of F_P and F_B at its best θ), and that θ is stored with it:
-``theta: auto`` in the linkage uses it.  On the embedded dataset this is what
+held-out score (mean of F_P and F_B at its best θ), and its scores at every θ are
+stored with it: ``theta: auto`` in the linkage takes the largest θ within
+``theta_tolerance`` of the best (``tolerant_theta``).  On the embedded dataset this is what
 separates a GCN that generalises to unseen identities from one that memorised
 250 training identities (see the README's figures).
 """
@@ -290,9 +291,9 @@ def train_gcn(features: np.ndarray, adj: sp.csr_matrix, labels: np.ndarray, conf
         model.eval()
         emb = _embed_rows(model, agg_x, norm_adj, val_rows, dev)
         model.train()
-        top = max(validation_scores(emb, labels[val_rows], cfg["val_linkage_k"],
-                                    candidates=val_cands),
-                  key=lambda s: s["f_pairwise"] + s["f_bcubed"])
+        scores = validation_scores(emb, labels[val_rows], cfg["val_linkage_k"],
+                                   candidates=val_cands)
+        top = max(scores, key=lambda s: s["f_pairwise"] + s["f_bcubed"])
         score = (top["f_pairwise"] + top["f_bcubed"]) / 2
         curve.append({"step": step, "score": round(score, 5), **top})
         log.info("GCN validation at step %d: F_P %.4f, F_B %.4f at θ %.2f", step,
@@ -300,7 +301,7 @@ def train_gcn(features: np.ndarray, adj: sp.csr_matrix, labels: np.ndarray, conf
         if score <= best["score"]:
             return False
         best.update(score=score, step=step, theta=top["theta"], f_pairwise=top["f_pairwise"],
-                    f_bcubed=top["f_bcubed"],
+                    f_bcubed=top["f_bcubed"], scores=scores,
                     state={k: v.detach().cpu().clone() for k, v in model.state_dict().items()})
         return True
 
@@ -356,14 +357,38 @@ def train_gcn(features: np.ndarray, adj: sp.csr_matrix, labels: np.ndarray, conf
     return checkpoint, info
 
 
-def checkpoint_theta(path) -> float:
-    """The θ a checkpoint's validation chose (for ``theta: auto``)."""
+def tolerant_theta(scores: list[dict], tolerance: float) -> float:
+    """The largest θ whose held-out score (mean of F_P and F_B) is within ``tolerance``
+    of the best one; ``tolerance = 0`` is the best θ itself (the lowest on ties).
+
+    Held out, the score falls steeply below the best θ (chaining merges identities) and
+    gently above it (identities split).  Single linkage chains more as the part to
+    cluster grows, so the steep side moves up: the best θ on 12k held-out faces sat on
+    the cliff at 584k faces, and the top of the plateau did not (README, Performance).
+    """
+    if tolerance < 0:
+        raise ValueError(f"theta_tolerance must be ≥ 0, got {tolerance}")
+    means = [(s["f_pairwise"] + s["f_bcubed"]) / 2 for s in scores]
+    best = max(means)
+    if tolerance == 0:
+        return float(scores[means.index(best)]["theta"])
+    return float(max(s["theta"] for s, m in zip(scores, means) if m >= best - tolerance))
+
+
+def checkpoint_theta(path, tolerance: float = 0.0) -> float:
+    """The θ for ``theta: auto`` from a checkpoint's validation: ``tolerant_theta`` of its
+    held-out scores.  Checkpoints that stored only their best θ give that one."""
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
     validation = ckpt.get("validation")
     if not validation:
         raise ValueError(f"{path}: θ 'auto' needs a GCN trained with validation "
                          f"(gcn.val_fraction > 0), and this one was trained without")
-    return float(validation["theta"])
+    if "scores" not in validation:
+        if tolerance:
+            log.warning("%s stores only its best held-out θ; theta_tolerance %.3f ignored",
+                        path, tolerance)
+        return float(validation["theta"])
+    return tolerant_theta(validation["scores"], tolerance)
 
 
 def save_checkpoint(path, checkpoint: dict) -> None:

@@ -110,6 +110,8 @@ ADANETS_DEFAULTS = {
     "clustering": "gcn",       # gcn: embed and link | graph_cut: no GCN (Table 8)
     "theta": "auto",           # θ, linkage threshold on the GCN embeddings; auto: chosen on
                                # held-out training identities (gcn.val_fraction)
+    "theta_tolerance": 0.01,   # auto: the largest θ whose held-out score is within this
+                               # of the best (gcn.tolerant_theta)
     "linkage_k": 80,           # neighbours per vertex the linkage links across
     "linkage_neighbours": "candidates",  # candidates: the kNN candidates, scored by their
                                # embeddings (linear in N) | embedding: a kNN search in the
@@ -414,7 +416,8 @@ def _plan_round(plan: Plan, ds: str, name: str, sources: dict, exp: dict, with_b
         plan.add_job(bundle, "bundle", {"filter": model, "gcn": gcn_model},
                      {"k": kp["k"], "knn": {k: v for k, v in kp.items() if k != "k"},
                       "structure_space": exp["structure_space"], "eta": exp["eta"],
-                      "theta": exp["theta"], "linkage_k": exp["linkage_k"],
+                      "theta": exp["theta"], "theta_tolerance": exp["theta_tolerance"],
+                      "linkage_k": exp["linkage_k"],
                       "linkage_neighbours": exp["linkage_neighbours"]})
         plan.bundles.append(bundle)
     link_inputs = {"embedding": embedding, "features": feats("test")}
@@ -423,7 +426,8 @@ def _plan_round(plan: Plan, ds: str, name: str, sources: dict, exp: dict, with_b
         if float((exp["gcn"] or {}).get("val_fraction", 1)) == 0:
             raise ConfigError(f"experiments.{name}: theta 'auto' needs the GCN's validation, "
                               f"and gcn.val_fraction is 0")
-    theta_tag = "auto" if exp["theta"] == "auto" else number_tag(exp["theta"])
+    theta_tag = number_tag(exp["theta"]) if exp["theta"] != "auto" else (
+        f"auto-tol{number_tag(exp['theta_tolerance'])}" if exp["theta_tolerance"] else "auto")
     # link-k… searches the embedding space, link-c… scores the kNN candidates.
     search = "k" if exp["linkage_neighbours"] == "embedding" else "c"
     if search == "c":
@@ -431,6 +435,7 @@ def _plan_round(plan: Plan, ds: str, name: str, sources: dict, exp: dict, with_b
     leaf = f"{test_graph}/{gtag}/link-{search}{exp['linkage_k']}-{theta_tag}"
     plan.add_job(f"{leaf}/clusters.h5", "link", link_inputs,
                  {"theta": exp["theta"], "k": exp["linkage_k"],
-                  "neighbours": exp["linkage_neighbours"]})
+                  "neighbours": exp["linkage_neighbours"],
+                  **({"theta_tolerance": exp["theta_tolerance"]} if exp["theta"] == "auto" else {})})
     summary["theta"] = exp["theta"]
     return leaf, f"{test_graph}/graph.h5", summary, embeddings
