@@ -135,8 +135,11 @@ def _experiment_label(metrics: Path) -> str:
                 chosen = f" {symbol} {float(attrs[key]):.2f}"
     if directory.startswith("threshold-"):
         return f"kNN threshold ({directory[len('threshold-'):]}){chosen}"
-    if directory.startswith("link-"):
-        return f"Ada-NETS{chosen}"
+    if directory.startswith("link-"):  # link-c80-0.9, link-c80-auto, link-c80-auto-tol0.01
+        theta = directory.split("-", 2)[2]
+        how = "" if not theta.startswith("auto") else (
+            f" (auto, tolerance {theta[len('auto-tol'):]})" if "-tol" in theta else " (auto)")
+        return f"Ada-NETS{how}{chosen}"
     return directory + chosen
 
 

@@ -72,9 +72,9 @@ def test_report_tables_exponents_and_scores(tmp_path):
     assert rows.index("| ingest") < rows.index("| kNN graph") < rows.index("| filter inference")
     total = next(line for line in lines if line.startswith("| **total**"))
     assert "**10.0** / 14.0 / 2.00 (peak)" in total  # 1 + 4 + 2 + 3 s; the largest peak
-    assert "| big | 4,000 | IVF nlist 64 nprobe 8 | 0.900 | Ada-NETS θ 0.80 | 90.00 | 50.00 |" in text
+    assert "| big | 4,000 | IVF nlist 64 nprobe 8 | 0.900 | Ada-NETS (auto) θ 0.80 | 90.00 | 50.00 |" in text
     assert ("| small | 1,000 | IVF-PQ nlist 16 nprobe 4 PQ 8×4 bit, re-rank 10·k | 0.970 | "
-            "Ada-NETS θ 0.80 |") in text
+            "Ada-NETS (auto) θ 0.80 |") in text
     assert "kNN threshold (auto) τ 0.60 | 70.00 |" in text
 
 
@@ -118,3 +118,15 @@ def test_theta_scan_scores_the_test_linkage_over_theta(tmp_path):
     assert scores[0.98].startswith("0.0 /")
     # At θ 0.70 each identity is one component, and the two stay apart.
     assert scores[0.70] == "100.0 / 100.0"
+
+
+def test_experiment_labels_say_how_theta_was_chosen(tmp_path):
+    for leaf, attrs, label in (("link-c80-auto-tol0.01", {"theta": 0.89},
+                                "Ada-NETS (auto, tolerance 0.01) θ 0.89"),
+                               ("link-c80-auto", {"theta": 0.84}, "Ada-NETS (auto) θ 0.84"),
+                               ("link-k80-0.9", {"theta": 0.9}, "Ada-NETS θ 0.90"),
+                               ("threshold-auto", {"threshold": 0.62}, "kNN threshold (auto) τ 0.62")):
+        (tmp_path / leaf).mkdir()
+        with h5py.File(tmp_path / leaf / "clusters.h5", "w") as f:
+            f.attrs["facecluster"] = json.dumps(attrs)
+        assert report._experiment_label(tmp_path / leaf / "metrics.json") == label
