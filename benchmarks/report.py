@@ -133,8 +133,9 @@ def _experiment_label(metrics: Path) -> str:
         for key, symbol in (("theta", "θ"), ("threshold", "τ")):
             if key in attrs:
                 chosen = f" {symbol} {float(attrs[key]):.2f}"
-    if directory.startswith("threshold-"):
-        return f"kNN threshold ({directory[len('threshold-'):]}){chosen}"
+    if directory.startswith("threshold-"):  # threshold-0.6, threshold-auto, threshold-auto-tol0.01
+        how = directory[len("threshold-"):].replace("-tol", ", tolerance ")
+        return f"kNN threshold ({how}){chosen}"
     if directory.startswith("link-"):  # link-c80-0.9, link-c80-auto, link-c80-auto-tol0.01
         theta = directory.split("-", 2)[2]
         how = "" if not theta.startswith("auto") else (

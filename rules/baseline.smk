@@ -39,22 +39,27 @@ rule threshold_calibrate:
         " --out {output} --log {log}"
 
 
+# threshold-auto: the calibrated τ; threshold-auto-tol{t}: the largest τ within t of its score.
 rule knn_threshold_auto:
     input:
         knn=f"{RESULTS}/{{dataset}}/test/{{knn}}/knn.h5",
         features=f"{RESULTS}/{{dataset}}/test/features.zarr",
         calibration=rules.threshold_calibrate.output[0],
     output:
-        clusters=f"{RESULTS}/{{dataset}}/test/{{knn}}/threshold-auto/clusters.h5",
-        table=f"{RESULTS}/{{dataset}}/test/{{knn}}/threshold-auto/clusters.tsv",
+        clusters=f"{RESULTS}/{{dataset}}/test/{{knn}}/threshold-auto{{tolerance}}/clusters.h5",
+        table=f"{RESULTS}/{{dataset}}/test/{{knn}}/threshold-auto{{tolerance}}/clusters.tsv",
     log:
-        f"{RESULTS}/{{dataset}}/test/{{knn}}/threshold-auto/clusters.log",
+        f"{RESULTS}/{{dataset}}/test/{{knn}}/threshold-auto{{tolerance}}/clusters.log",
     benchmark:
-        f"{RESULTS}/{{dataset}}/test/{{knn}}/threshold-auto/clusters.benchmark.tsv"
+        f"{RESULTS}/{{dataset}}/test/{{knn}}/threshold-auto{{tolerance}}/clusters.benchmark.tsv"
+    wildcard_constraints:
+        tolerance=r"(-tol[0-9.]+)?",
+    params:
+        tolerance=lambda wildcards: wildcards.tolerance[len("-tol"):] or "0",
     threads: 1
     resources:
         **cluster_resources("knn_threshold"),
     shell:
         FACECLUSTER + " threshold --knn {input.knn} --features {input.features} --threshold auto"
-        " --calibration {input.calibration} --out {output.clusters} --table {output.table}"
-        " --log {log}"
+        " --tolerance {params.tolerance} --calibration {input.calibration} --out {output.clusters}"
+        " --table {output.table} --log {log}"

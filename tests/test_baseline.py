@@ -47,3 +47,30 @@ def test_threshold_calibration_picks_the_best_threshold_by_hand():
     assert best_threshold(scores)["threshold"] == 0.6, "ties go to the lowest threshold"
     strict = threshold_scores(ids, sims, labels, np.array([0.9]), strict=True)
     assert strict[0]["f_pairwise"] == 0.0, "strict: 0.9 is not > 0.9"
+
+
+def test_tolerance_takes_the_largest_threshold_near_the_best(tmp_path):
+    """The same pairs: F is 1 from τ 0.6 to 0.9, so a tolerance moves τ to 0.9, and the
+    threshold command applies it to a calibration file."""
+    import json
+
+    from facecluster import cli, io
+
+    ids = np.array([[0, 1, 2], [1, 0, 3], [2, 3, 0], [3, 2, 1]], dtype=np.int32)
+    sims = np.array([[1, 0.9, 0.5]] * 4, dtype=np.float32)
+    labels = np.array([0, 0, 1, 1])
+    scores = threshold_scores(ids, sims, labels, np.array([0.4, 0.6, 0.9, 0.95]))
+    assert best_threshold(scores)["threshold"] == 0.6
+    assert best_threshold(scores, 0.01)["threshold"] == 0.9
+    assert best_threshold(scores, 0.3)["threshold"] == 0.9  # 0.4 scores 0.5 / 0.67: too far
+    assert best_threshold(scores, 1.0)["threshold"] == 0.95
+    io.write_arrays(tmp_path / "knn.h5", {"ids": ids, "sims": sims})
+    io.write_arrays(tmp_path / "features.zarr", {"features": np.eye(4, dtype=np.float32)})
+    (tmp_path / "calibration.json").write_text(json.dumps({"threshold": 0.6, "scores": scores}))
+    for tolerance, expected in (("0", 0.6), ("0.01", 0.9)):
+        out = tmp_path / f"clusters-{tolerance}.h5"
+        assert cli.main(["threshold", "--knn", str(tmp_path / "knn.h5"), "--features",
+                         str(tmp_path / "features.zarr"), "--threshold", "auto", "--tolerance",
+                         tolerance, "--calibration", str(tmp_path / "calibration.json"),
+                         "--out", str(out)]) == 0
+        assert io.read_attrs(out)["threshold"] == expected

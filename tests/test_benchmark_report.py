@@ -125,7 +125,9 @@ def test_experiment_labels_say_how_theta_was_chosen(tmp_path):
                                 "Ada-NETS (auto, tolerance 0.01) θ 0.89"),
                                ("link-c80-auto", {"theta": 0.84}, "Ada-NETS (auto) θ 0.84"),
                                ("link-k80-0.9", {"theta": 0.9}, "Ada-NETS θ 0.90"),
-                               ("threshold-auto", {"threshold": 0.62}, "kNN threshold (auto) τ 0.62")):
+                               ("threshold-auto", {"threshold": 0.62}, "kNN threshold (auto) τ 0.62"),
+                               ("threshold-auto-tol0.01", {"threshold": 0.64},
+                                "kNN threshold (auto, tolerance 0.01) τ 0.64")):
         (tmp_path / leaf).mkdir()
         with h5py.File(tmp_path / leaf / "clusters.h5", "w") as f:
             f.attrs["facecluster"] = json.dumps(attrs)

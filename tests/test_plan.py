@@ -3,6 +3,7 @@
 import pytest
 
 from facecluster import plan
+from facecluster import plan as plan_module
 from facecluster.plan import ConfigError, make_plan
 
 
@@ -134,3 +135,16 @@ def test_schema_accepts_null_split_and_subsample_and_fills_the_subsample_default
     validate(config, str(repo / "config" / "schema.yaml"))
     assert config["datasets"]["a"]["train_subsample"] is None
     assert config["datasets"]["b"]["train_subsample"] == {"max_items": 60000, "seed": 0}
+
+
+def test_threshold_auto_names_its_tolerance():
+    plan = make_plan(config(a={"method": "knn_threshold", "threshold": "auto"},
+                            b={"method": "knn_threshold", "threshold": "auto",
+                               "threshold_tolerance": 0},
+                            c={"method": "knn_threshold", "threshold": 0.6}))
+    tolerant, best, fixed = plan.outcomes
+    assert tolerant.clusters.endswith("/threshold-auto-tol0.01/clusters.h5")
+    assert tolerant.params["threshold_tolerance"] == plan_module.THRESHOLD_TOLERANCE == 0.01
+    assert best.clusters.endswith("/threshold-auto/clusters.h5")
+    assert fixed.clusters.endswith("/threshold-0.6/clusters.h5")
+    assert "threshold_tolerance" not in fixed.params

@@ -70,6 +70,25 @@ def threshold_scores(ids: np.ndarray, sims: np.ndarray, labels: np.ndarray,
     return scores
 
 
-def best_threshold(scores: list[dict]) -> dict:
-    """The entry with the best mean of F_P and F_B (the lowest threshold on ties)."""
-    return max(scores, key=lambda s: s["f_pairwise"] + s["f_bcubed"])
+def plateau_top(scores: list[dict], key: str, tolerance: float = 0.0) -> dict:
+    """The entry with the largest ``key`` whose mean of F_P and F_B is within
+    ``tolerance`` of the best mean; ``tolerance = 0``: the best entry (the lowest ``key``
+    on ties).
+
+    Scored on labeled data, F falls steeply below the best threshold (chaining merges
+    identities) and gently above it (identities split).  Single linkage chains more as
+    the set to cluster grows, so the steep side moves up with N: the top of the plateau
+    carries over to larger sets where the best threshold does not (README, Performance).
+    """
+    if tolerance < 0:
+        raise ValueError(f"tolerance must be ≥ 0, got {tolerance}")
+    means = [(s["f_pairwise"] + s["f_bcubed"]) / 2 for s in scores]
+    best = max(means)
+    if tolerance == 0:
+        return scores[means.index(best)]
+    return max((s for s, m in zip(scores, means) if m >= best - tolerance), key=lambda s: s[key])
+
+
+def best_threshold(scores: list[dict], tolerance: float = 0.0) -> dict:
+    """The calibrated τ's entry: ``plateau_top`` over thresholds."""
+    return plateau_top(scores, "threshold", tolerance)

@@ -172,13 +172,15 @@ def _write_clusters(path: str, table: str | None, labels: np.ndarray, features_p
 
 
 def cmd_threshold(args) -> None:
-    from .baseline import knn_threshold_clusters
+    from .baseline import best_threshold, knn_threshold_clusters
 
     if args.threshold == "auto":
         if not args.calibration:
             raise ValueError("--threshold auto needs --calibration (from threshold-calibrate)")
-        threshold = float(io.read_json(args.calibration)["threshold"])
-        log.info("τ = %.2f, calibrated on the training split (%s)", threshold, args.calibration)
+        calibration = io.read_json(args.calibration)
+        threshold = float(best_threshold(calibration["scores"], args.tolerance)["threshold"])
+        log.info("τ = %.2f: the largest within %.3f of the best F on the training split (%s)",
+                 threshold, args.tolerance, args.calibration)
     else:
         threshold = float(args.threshold)
     graph = io.read_arrays(args.knn, ["ids", "sims"])
@@ -467,6 +469,9 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--features", required=True, help="features artifact (for item ids)")
     sp.add_argument("--threshold", required=True, help="τ, or 'auto' with --calibration")
     sp.add_argument("--calibration", help="the calibration JSON that gives τ for 'auto'")
+    sp.add_argument("--tolerance", type=float, default=0.0,
+                    help="'auto': the largest τ whose mean of F_P and F_B on the calibration "
+                         "split is within this of the best (default 0: the best τ)")
     sp.add_argument("--out", required=True)
     sp.add_argument("--table", help="also write the clusters as a TSV table")
 

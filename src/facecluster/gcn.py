@@ -359,20 +359,14 @@ def train_gcn(features: np.ndarray, adj: sp.csr_matrix, labels: np.ndarray, conf
 
 def tolerant_theta(scores: list[dict], tolerance: float) -> float:
     """The largest θ whose held-out score (mean of F_P and F_B) is within ``tolerance``
-    of the best one; ``tolerance = 0`` is the best θ itself (the lowest on ties).
+    of the best one (``baseline.plateau_top``); ``tolerance = 0`` is the best θ itself.
 
-    Held out, the score falls steeply below the best θ (chaining merges identities) and
-    gently above it (identities split).  Single linkage chains more as the part to
-    cluster grows, so the steep side moves up: the best θ on 12k held-out faces sat on
-    the cliff at 584k faces, and the top of the plateau did not (README, Performance).
+    The best θ on 12k held-out faces sat on the chaining cliff at 584k faces, and the
+    top of the plateau did not (README, Performance).
     """
-    if tolerance < 0:
-        raise ValueError(f"theta_tolerance must be ≥ 0, got {tolerance}")
-    means = [(s["f_pairwise"] + s["f_bcubed"]) / 2 for s in scores]
-    best = max(means)
-    if tolerance == 0:
-        return float(scores[means.index(best)]["theta"])
-    return float(max(s["theta"] for s, m in zip(scores, means) if m >= best - tolerance))
+    from .baseline import plateau_top
+
+    return float(plateau_top(scores, "theta", tolerance)["theta"])
 
 
 def checkpoint_theta(path, tolerance: float = 0.0) -> float:

@@ -97,6 +97,10 @@ def ingest_spec(dataset: dict, part: str) -> dict:
     return {key: value for key, value in dataset.items() if key != "train_subsample"}
 
 
+# knn_threshold with threshold: auto takes the largest τ whose score on the train part is
+# within this of the best (baseline.plateau_top), as Ada-NETS's θ auto does.
+THRESHOLD_TOLERANCE = 0.01
+
 ADANETS_DEFAULTS = {
     "structure_space": True,   # SS: re-rank candidates by κ (Eq. 2)
     "eta": 0.3,                # η, weight of cosine in κ
@@ -279,9 +283,13 @@ def make_plan(config: dict) -> Plan:
                     raise ConfigError(f"experiment {name}: threshold 'auto' is calibrated on "
                                       f"labeled training data, and dataset {ds} has no train "
                                       f"part: give it `split:` or `train:`, or a number")
-                tag = "auto" if exp["threshold"] == "auto" else number_tag(exp["threshold"])
+                tolerance = exp.get("threshold_tolerance", THRESHOLD_TOLERANCE)
+                tag = number_tag(exp["threshold"]) if exp["threshold"] != "auto" else (
+                    f"auto-tol{number_tag(tolerance)}" if tolerance else "auto")
                 leaf = f"{base}/threshold-{tag}"
                 params = {"threshold": exp["threshold"], "k": kp["k"]}
+                if exp["threshold"] == "auto":
+                    params["threshold_tolerance"] = tolerance
             elif method == "adanets":
                 if "train" not in dataset_parts(config["datasets"][ds]):
                     raise ConfigError(f"experiment {name} (adanets) needs labeled training data, "
