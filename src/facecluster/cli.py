@@ -376,10 +376,9 @@ def cmd_bundle_export(args) -> None:
     from .gcn import checkpoint_theta
 
     settings = json.loads(args.params)
+    tolerance = float(settings.pop("theta_tolerance", 0.0))
     if settings["theta"] == "auto":  # the bundle records the θ its GCN's validation chose
-        settings["theta"] = checkpoint_theta(args.inputs["gcn"],
-                                             float(settings.pop("theta_tolerance", 0.0)))
-    settings.pop("theta_tolerance", None)
+        settings["theta"] = checkpoint_theta(args.inputs["gcn"], tolerance)
     export_bundle(args.out, args.inputs["filter"], args.inputs["gcn"], settings)
     log.info("model bundle written to %s", args.out)
 
