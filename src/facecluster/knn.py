@@ -93,11 +93,10 @@ def build_index(features: np.ndarray, index: str = "exact", *, nlist: int = 0, n
     ``nlist = 0`` picks max(4·sqrt(N), N/144) inverted lists: they hold at most 144
     items on average (sqrt(N)/4 below about 330k items, where N/144 takes over), so a
     query scans at most nprobe·144 of them however large N grows (the coarse
-    assignment still costs N·nlist; measured
-    at 584k faces, IVF nprobe 64:
-    4,096 lists searched 10k queries in 5.9 s at recall@80 0.86, 3,000 lists in 7.2 s
-    at 0.86; IVF-PQ re-ranking 10·k: 2,048 lists nprobe 256 0.92, 4,096 lists nprobe
-    512 0.955, 8,192 lists nprobe 768 0.96 in 4.8 s).  ``train_size = 0`` trains on 64
+    assignment still costs N·nlist).  Measured at 584k faces, IVF nprobe 64: 4,096
+    lists searched 10k queries in 5.9 s at recall@80 0.86, 3,000 lists in 7.2 s at
+    0.86; IVF-PQ re-ranking 10·k: 2,048 lists nprobe 256 0.92, 4,096 lists nprobe 512
+    0.955 in 4.3 s, 8,192 lists nprobe 768 0.96 in 4.8 s.  ``train_size = 0`` trains on 64
     points per list, at most 131,072 points but never fewer than faiss's 39 per list
     (all of N when smaller).  ``nprobe = 0``: the kind's default (``DEFAULT_NPROBE``).
     """
@@ -119,7 +118,7 @@ def build_index(features: np.ndarray, index: str = "exact", *, nlist: int = 0, n
             idx = faiss.index_factory(d, f"IVF{nlist},PQ{pq_m}x4fs,RFlat",
                                       faiss.METRIC_INNER_PRODUCT)
             idx.k_factor = float(refine_factor)
-            ivf = faiss.extract_index_ivf(idx)
+            ivf = ivf_of(idx)
         m = min(n, train_size or max(39 * nlist, min(64 * nlist, IVF_MAX_TRAIN)))
         rng = np.random.default_rng(seed)
         sample = features[np.sort(rng.choice(n, size=m, replace=False))] if m < n else features
@@ -250,12 +249,12 @@ def _resolve(n: int, k: int, index: str, exact_max_n: int) -> tuple[str, int]:
 
 def _index_meta(idx, kind: str) -> dict:
     """What the artifact records about an index (read before any GPU copy)."""
-    if kind == "ivf":
-        return {"nlist": int(idx.nlist), "nprobe": int(idx.nprobe)}
-    if kind == "ivfpq":
+    if kind in ("ivf", "ivfpq"):
         ivf = ivf_of(idx)
-        return {"nlist": int(ivf.nlist), "nprobe": int(ivf.nprobe), "pq_m": int(ivf.M),
-                "refine_factor": int(idx.k_factor)}
+        meta = {"nlist": int(ivf.nlist), "nprobe": int(ivf.nprobe)}
+        if kind == "ivfpq":
+            meta.update(pq_m=int(ivf.M), refine_factor=int(idx.k_factor))
+        return meta
     if kind == "hnsw":
         return {"hnsw_m": int(idx.hnsw.nb_neighbors(1)), "ef_construction": int(idx.hnsw.efConstruction),
                 "ef_search": int(idx.hnsw.efSearch)}
