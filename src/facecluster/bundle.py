@@ -50,7 +50,7 @@ def cluster(features: np.ndarray, bundle_dir: str | Path, threads: int = 1,
     from . import adaptive_filter, gcn
     from .graph import adaptive_graph, graph_quality
     from .knn import knn_graph
-    from .linkage import link_candidates, link_embeddings
+    from .linkage import link
     from .structure import structure_similarity
 
     settings = read_bundle(bundle_dir)
@@ -67,11 +67,8 @@ def cluster(features: np.ndarray, bundle_dir: str | Path, threads: int = 1,
     adj = adaptive_graph(ids, k_hat)
     model = gcn.load_checkpoint(bundle_dir / "gcn.pt", device="cpu")
     emb = gcn.embed(model, features, adj, device=device)
-    if settings["linkage_neighbours"] == "candidates":
-        labels, link_meta = link_candidates(emb, ids, settings["theta"], k=settings["linkage_k"])
-    else:
-        labels, link_meta = link_embeddings(emb, settings["theta"], k=settings["linkage_k"],
-                                            threads=threads)
+    labels, link_meta = link(emb, settings["theta"], settings["linkage_k"],
+                             settings["linkage_neighbours"], ids, threads=threads)
     info = {"knn": knn_meta, "mean_k_hat": float(k_hat.mean()), "graph": graph_quality(adj, None),
             "theta": settings["theta"]}
     log.info("bundle %s: %d faces into %d clusters", bundle_dir, len(features),

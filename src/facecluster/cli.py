@@ -338,7 +338,7 @@ def cmd_embed(args) -> None:
 
 
 def cmd_link(args) -> None:
-    from .linkage import link_candidates, link_embeddings
+    from .linkage import link
 
     p = json.loads(args.params)
     theta = p["theta"]
@@ -350,11 +350,9 @@ def cmd_link(args) -> None:
         log.info("θ = %.2f: the largest within %.3f of the best held-out score of the GCN's "
                  "validation on training identities", theta, tolerance)
     emb = io.read_array(args.inputs["embedding"], "features")
-    if p.get("neighbours", "embedding") == "candidates":
-        labels, meta = link_candidates(emb, io.read_array(args.inputs["cands"], "ids"), theta,
-                                       k=p["k"])
-    else:
-        labels, meta = link_embeddings(emb, theta, k=p["k"], threads=args.threads)
+    neighbours = p.get("neighbours", "embedding")
+    cands = io.read_array(args.inputs["cands"], "ids") if neighbours == "candidates" else None
+    labels, meta = link(emb, theta, p["k"], neighbours, cands, threads=args.threads)
     _write_clusters(args.out, args.table, labels, args.inputs["features"],
                     {"method": "adanets", **meta})
 

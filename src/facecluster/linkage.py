@@ -9,6 +9,8 @@
   over those very neighbourhoods, so pairs it embeds close are feature-space
   neighbours; at 150k faces this scored as well as the search (F_P 7.2 vs 5.7 at the
   same θ) in a tenth of the time, and its cost is linear in N (issue 4).
+- ``link``: either of the two, as the experiment's ``linkage_neighbours`` says (the
+  workflow's link rule and a bundle's ``cluster`` both call it).
 - ``graph_cut``: the built graph's edges whose original cosine is below a
   threshold are cut; clusters = connected components of what is left.
 """
@@ -67,6 +69,19 @@ def link_candidates(embeddings: np.ndarray, cand_ids: np.ndarray, theta: float,
     ids, sims = candidate_similarities(embeddings, cand_ids, k)
     return link_neighbours(ids, sims, theta), {"theta": theta, "neighbours": "candidates",
                                                "k": int(ids.shape[1])}
+
+
+def link(embeddings: np.ndarray, theta: float, k: int, neighbours: str,
+         cand_ids: np.ndarray | None = None, threads: int = 1) -> tuple[np.ndarray, dict]:
+    """The Ada-NETS linkage with neighbours from ``neighbours``: ``'candidates'``
+    (``link_candidates`` over ``cand_ids``) or ``'embedding'`` (``link_embeddings``)."""
+    if neighbours == "candidates":
+        if cand_ids is None:
+            raise ValueError("linkage over the candidates needs the candidate lists")
+        return link_candidates(embeddings, cand_ids, theta, k=k)
+    if neighbours == "embedding":
+        return link_embeddings(embeddings, theta, k=k, threads=threads)
+    raise ValueError(f"linkage neighbours must be 'candidates' or 'embedding', not {neighbours!r}")
 
 
 def link_neighbours(ids: np.ndarray, sims: np.ndarray, theta: float) -> np.ndarray:

@@ -82,6 +82,14 @@ def number_tag(value: float) -> str:
     return format(float(value), "g")
 
 
+def threshold_tag(value, tolerance: float) -> str:
+    """A θ or τ as it reads in a path: the number, or for ``auto`` 'auto' with its
+    tolerance ('auto-tol0.01'; 'auto' alone when the tolerance is 0)."""
+    if value != "auto":
+        return number_tag(value)
+    return f"auto-tol{number_tag(tolerance)}" if tolerance else "auto"
+
+
 def dataset_parts(dataset: dict) -> list[str]:
     """``test`` always; ``train`` when the dataset can provide labeled training data."""
     if "generator" in dataset or dataset.get("split") or dataset.get("train"):
@@ -284,8 +292,7 @@ def make_plan(config: dict) -> Plan:
                                       f"labeled training data, and dataset {ds} has no train "
                                       f"part: give it `split:` or `train:`, or a number")
                 tolerance = exp.get("threshold_tolerance", THRESHOLD_TOLERANCE)
-                tag = number_tag(exp["threshold"]) if exp["threshold"] != "auto" else (
-                    f"auto-tol{number_tag(tolerance)}" if tolerance else "auto")
+                tag = threshold_tag(exp["threshold"], tolerance)
                 leaf = f"{base}/threshold-{tag}"
                 params = {"threshold": exp["threshold"], "k": kp["k"]}
                 if exp["threshold"] == "auto":
@@ -434,8 +441,7 @@ def _plan_round(plan: Plan, ds: str, name: str, sources: dict, exp: dict, with_b
         if float((exp["gcn"] or {}).get("val_fraction", 1)) == 0:
             raise ConfigError(f"experiments.{name}: theta 'auto' needs the GCN's validation, "
                               f"and gcn.val_fraction is 0")
-    theta_tag = number_tag(exp["theta"]) if exp["theta"] != "auto" else (
-        f"auto-tol{number_tag(exp['theta_tolerance'])}" if exp["theta_tolerance"] else "auto")
+    theta_tag = threshold_tag(exp["theta"], exp["theta_tolerance"])
     # link-k… searches the embedding space, link-c… scores the kNN candidates.
     search = "k" if exp["linkage_neighbours"] == "embedding" else "c"
     if search == "c":
