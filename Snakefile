@@ -1,6 +1,7 @@
 # facecluster: face clustering as a Snakemake workflow.
-# This file only loads and checks the configuration, includes the rule files
-# and names the final targets; the stages live in rules/, the work in src/.
+# This file only loads and checks the configuration, plans the jobs and includes the
+# rule files; the stages live in rules/ (the core's) and in each method's module (one rule
+# per stage, made by rules/methods.smk), the work in src/.
 
 from pathlib import Path
 
@@ -12,27 +13,19 @@ configfile: Path(workflow.basedir) / "config" / "config.yaml"
 
 validate(config, "config/schema.yaml")
 
-from facecluster import plan as fc_plan
-
-# A sweep's variants are experiments too: each is checked against the schema.
-try:
-    validate({**config, "experiments": fc_plan.expand_sweeps(config["experiments"])[0]},
-             "config/schema.yaml", set_default=False)
-except fc_plan.ConfigError as err:
-    raise WorkflowError(f"configuration: {err}")
+from facecluster.core import planning as fc_planning
 
 try:
-    fc_plan.check_inputs(config)
-    PLAN = fc_plan.make_plan(config)
-except fc_plan.ConfigError as err:
+    fc_planning.check_inputs(config)
+    PLAN = fc_planning.make_plan(config)
+except fc_planning.ConfigError as err:
     raise WorkflowError(f"configuration: {err}")
 
 
 include: "rules/common.smk"
 include: "rules/ingest.smk"
 include: "rules/knn.smk"
-include: "rules/baseline.smk"
-include: "rules/adanets.smk"
+include: "rules/methods.smk"
 include: "rules/metrics.smk"
 
 
@@ -43,12 +36,11 @@ rule all:
         PLAN.summary_md,
 
 
-# The trained Ada-NETS models of every experiment as bundles, for `facecluster cluster`
-# on new faces (kept out of `all`: a bundle records θ, and a new θ should rerun only
-# the linkage).
+# Every experiment's trained model as a folder, for `facecluster cluster --model` on new
+# faces (kept out of `all`: a model records θ, and a new θ should rerun only the linkage).
 rule bundles:
     input:
-        PLAN.bundles,
+        PLAN.models,
 
 
 onsuccess:

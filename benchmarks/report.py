@@ -1,19 +1,20 @@
 """The scale benchmark's report: every stage's wall time, CPU time and peak memory at
-every dataset size, the exponent of each stage's growth with N, the kNN recall and
-the clustering scores beside the baseline's.
+every dataset size, the exponent of each stage's growth with N, the kNN recall and the
+clustering scores of every experiment.
 
-It reads only what the workflow wrote under the results directory: each rule's
-Snakemake benchmark file (``*.benchmark.tsv``: wall seconds, CPU seconds, max_rss
-in MB), each part's ingest manifest (N), the kNN artifact's measured recall@k and
-each experiment's ``metrics.json``.
+It reads only what the workflow wrote under the results directory: each job's benchmark
+file (``*.benchmark.tsv``: wall seconds, CPU seconds, max_rss in MiB, and the stage it
+timed), each part's ingest manifest (N), the kNN artifact's measured recall@k and each
+experiment's ``metrics.json`` and ``clusters.h5`` attributes.  It names no method: stages
+are ordered as the registry's methods declare them.
 
     python benchmarks/report.py [RESULTS_DIR] [--out REPORT.md] [--theta-scan]
 
 RESULTS_DIR defaults to benchmarks/results (``results:`` of benchmarks/ms1m.yaml).
-``--theta-scan`` adds a diagnostic: the Ada-NETS linkage's F_P and F_B on the test part
-over a grid of θ, to show how far the θ chosen on held-out training identities is from
-the best one at each size.  It reads the test labels, so it is a diagnosis of the θ
-choice, never a result to report as the method's score.
+``--theta-scan`` adds a diagnostic for linkages over GCN embeddings (Ada-NETS's): the test
+F_P and F_B over a grid of θ, to show how far the θ chosen on held-out training identities
+is from the best one at each size.  It reads the test labels, so it is a diagnosis of the
+θ choice, never a result to report as the method's score.
 """
 
 from __future__ import annotations
@@ -30,24 +31,11 @@ import numpy as np
 
 # The project's own readers, also when the script runs from a checkout that is not installed.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-from facecluster import io  # noqa: E402
+from facecluster import registry  # noqa: E402
+from facecluster.core import io  # noqa: E402
 
-# Benchmark file stem -> the stage it times, in pipeline order.  A stem under a
-# `threshold-*` directory belongs to the baseline; `calibration` is its training.
-STAGES = {
-    "ingest": "ingest",
-    "knn": "kNN graph",
-    "structure": "structure space",
-    "koff": "k_off labels",
-    "filter": "filter training",
-    "k_hat": "filter inference",
-    "graph": "graph building",
-    "gcn": "GCN training",
-    "embedding": "GCN embedding",
-    "clusters": "linkage",
-    "metrics": "metrics",
-}
-BASELINE_STAGES = {"calibration": "τ calibration", "clusters": "linkage", "metrics": "metrics"}
+CORE_BEFORE = ("ingest", "knn")   # the core stages every method's result needs first
+CORE_AFTER = ("metrics",)
 
 
 @dataclass
@@ -59,20 +47,18 @@ class Timing:
 
 @dataclass
 class SizeRun:
-    """One dataset of the benchmark: its sizes, per-stage timings and scores."""
+    """One dataset of the benchmark: its sizes, timings by (method, part) and scores."""
     dataset: str
     n_test: int
     n_train: int | None
-    inference: dict[str, Timing] = field(default_factory=dict)
-    training: dict[str, Timing] = field(default_factory=dict)
-    baseline: dict[str, Timing] = field(default_factory=dict)
-    baseline_training: dict[str, Timing] = field(default_factory=dict)
+    # (method, part) -> stage label -> timing; method "" holds the core stages
+    tables: dict[tuple[str, str], dict[str, Timing]] = field(default_factory=dict)
     knn: dict = field(default_factory=dict)
     scores: dict[str, dict] = field(default_factory=dict)
 
 
-def read_timing(path: Path) -> Timing:
-    """One Snakemake benchmark file (one repetition: its last row)."""
+def read_timing(path: Path) -> tuple[Timing, str]:
+    """One benchmark file (its last row) and the stage it timed ('' when unnamed)."""
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f, delimiter="\t"))
     if not rows:
@@ -82,14 +68,20 @@ def read_timing(path: Path) -> Timing:
     def number(key):
         value = row.get(key, "NA")
         return float(value) if value not in ("NA", "", None) else float("nan")
-    return Timing(wall=number("s"), cpu=number("cpu_time"), rss_mib=number("max_rss"))
+    return (Timing(wall=number("s"), cpu=number("cpu_time"), rss_mib=number("max_rss")),
+            row.get("stage") or "")
 
 
-def _add(table: dict[str, Timing], stage: str, timing: Timing, where: Path) -> None:
-    if stage in table:
-        raise ValueError(f"{where}: a second {stage!r} timing in one dataset part; the report "
-                         "expects one Ada-NETS experiment and one set of baselines per dataset")
-    table[stage] = timing
+def _label(path: Path) -> str:
+    """A job's folder as it reads without its hash: threshold-0.6-1a2b3c4d -> threshold-0.6."""
+    name = path.parent.name
+    head, _, tail = name.rpartition("-")
+    return head if len(tail) == 8 and all(c in "0123456789abcdef" for c in tail) else name
+
+
+def _method_of_metrics(path: Path) -> str:
+    clusters = path.with_name("clusters.h5")
+    return io.read_attrs(clusters).get("method", "") if clusters.exists() else ""
 
 
 def collect(results: Path) -> list[SizeRun]:
@@ -101,21 +93,18 @@ def collect(results: Path) -> list[SizeRun]:
         run = SizeRun(dataset=dataset_dir.name, n_test=int(json.loads(manifest.read_text())["n"]),
                       n_train=(int(json.loads(train_manifest.read_text())["n"])
                                if train_manifest.exists() else None))
-        for part, adanets_table, baseline_table in (
-                ("test", run.inference, run.baseline),
-                ("train", run.training, run.baseline_training)):
+        for part in ("test", "train"):
+            jobs: dict[tuple[str, str], list[tuple[Path, Timing]]] = {}
             for path in sorted((dataset_dir / part).rglob("*.benchmark.tsv")):
-                stem = path.name[: -len(".benchmark.tsv")]
-                relative = path.relative_to(dataset_dir / part).parts
-                if any(p.startswith("threshold-") for p in relative):
-                    experiment = next(p for p in relative if p.startswith("threshold-"))
-                    if stem in BASELINE_STAGES:
-                        label = BASELINE_STAGES[stem]
-                        if stem != "calibration":
-                            label = f"{label} ({experiment})"
-                        _add(baseline_table, label, read_timing(path), path)
-                elif stem in STAGES:
-                    _add(adanets_table, STAGES[stem], read_timing(path), path)
+                timing, stage = read_timing(path)
+                if stage == "metrics":
+                    stage = f"{_method_of_metrics(path.with_name('metrics.json'))}.metrics"
+                method, _, name = stage.rpartition(".")
+                jobs.setdefault((method, name), []).append((path, timing))
+            for (method, name), found in jobs.items():
+                table = run.tables.setdefault((method, part), {})
+                for path, timing in found:  # several jobs of a stage: tell them by folder
+                    table[name if len(found) == 1 else f"{name} ({_label(path)})"] = timing
         for knn_file in sorted((dataset_dir / "test").glob("knn-*/knn.h5")):
             run.knn = io.read_attrs(knn_file)
         for metrics in sorted((dataset_dir / "test").rglob("metrics.json")):
@@ -125,23 +114,12 @@ def collect(results: Path) -> list[SizeRun]:
 
 
 def _experiment_label(metrics: Path) -> str:
-    directory = metrics.parent.name
-    chosen = ""
     clusters = metrics.with_name("clusters.h5")
-    if clusters.exists():
-        attrs = io.read_attrs(clusters)
-        for key, symbol in (("theta", "θ"), ("threshold", "τ")):
-            if key in attrs:
-                chosen = f" {symbol} {float(attrs[key]):.2f}"
-    if directory.startswith("threshold-"):  # threshold-0.6, threshold-auto, threshold-auto-tol0.01
-        how = directory[len("threshold-"):].replace("-tol", ", tolerance ")
-        return f"kNN threshold ({how}){chosen}"
-    if directory.startswith("link-"):  # link-c80-0.9, link-c80-auto, link-c80-auto-tol0.01
-        theta = directory.split("-", 2)[2]
-        how = "" if not theta.startswith("auto") else (
-            f" (auto, tolerance {theta[len('auto-tol'):]})" if "-tol" in theta else " (auto)")
-        return f"Ada-NETS{how}{chosen}"
-    return directory + chosen
+    attrs = io.read_attrs(clusters) if clusters.exists() else {}
+    chosen = " ".join(f"{key} {float(value):.2f}" for key, value in
+                      (attrs.get("chosen") or {}).items())
+    return " ".join(filter(None, [attrs.get("method", "?"), _label(metrics),
+                                  f"({chosen})" if chosen else ""]))
 
 
 def growth_exponent(sizes, values) -> float:
@@ -164,14 +142,29 @@ def _fmt_gib(mib: float) -> str:
     return "-" if not math.isfinite(mib) else f"{mib / 1024:.2f}"
 
 
-def stage_table(runs: list[SizeRun], attr: str, title: str) -> list[str]:
-    """Markdown rows: one per stage, wall / CPU / peak GiB at each size, the exponent of wall."""
-    order = list(STAGES.values()) + list(BASELINE_STAGES.values())
-    stages = sorted({stage for run in runs for stage in getattr(run, attr)},
-                    key=lambda s: (next((i for i, name in enumerate(order) if s.startswith(name)),
-                                        len(order)), s))
-    if not stages:
+def _fmt_n(n: int) -> str:
+    return f"{n / 1000:.0f}k" if n >= 1000 else str(n)
+
+
+def _stage_order(method: str) -> list[str]:
+    try:
+        stages = [s.name for s in registry.get(method).stages]
+    except KeyError:
+        stages = []
+    return list(CORE_BEFORE) + stages + list(CORE_AFTER)
+
+
+def stage_table(runs: list[SizeRun], method: str, part: str, title: str) -> list[str]:
+    """Markdown rows: the core stages before, the method's stages, metrics; wall / CPU /
+    peak GiB at each size, and the exponent of wall."""
+    tables = [{**run.tables.get(("", part), {}), **run.tables.get((method, part), {})}
+              for run in runs]
+    if not any(run.tables.get((method, part)) for run in runs):
         return []
+    order = _stage_order(method)
+    stages = sorted({stage for table in tables for stage in table},
+                    key=lambda s: (order.index(s.split(" (")[0]) if s.split(" (")[0] in order
+                                   else len(order), s))
     sizes = [run.n_test for run in runs]
     head = (["stage"] + [f"{run.dataset} (N={_fmt_n(run.n_test)}): wall s / CPU s / GiB"
                          for run in runs] + ["wall ∝ N^x"])
@@ -180,8 +173,8 @@ def stage_table(runs: list[SizeRun], attr: str, title: str) -> list[str]:
     totals = [Timing(0.0, 0.0, 0.0) for _ in runs]
     for stage in stages:
         cells, walls = [stage], []
-        for i, run in enumerate(runs):
-            t = getattr(run, attr).get(stage)
+        for i, table in enumerate(tables):
+            t = table.get(stage)
             if t is None:
                 cells.append("-")
                 walls.append(float("nan"))
@@ -194,7 +187,7 @@ def stage_table(runs: list[SizeRun], attr: str, title: str) -> list[str]:
         cells.append("-" if not math.isfinite(x) else f"{x:.2f}")
         lines.append("| " + " | ".join(cells) + " |")
     # A total only where every stage ran: a partial run's sum would read as a measurement.
-    complete = [all(stage in getattr(run, attr) for stage in stages) for run in runs]
+    complete = [all(stage in table for stage in stages) for table in tables]
     x = growth_exponent([n for n, ok in zip(sizes, complete) if ok],
                         [t.wall for t, ok in zip(totals, complete) if ok])
     lines.append("| **total** | " + " | ".join(
@@ -204,8 +197,16 @@ def stage_table(runs: list[SizeRun], attr: str, title: str) -> list[str]:
     return lines + [""]
 
 
-def _fmt_n(n: int) -> str:
-    return f"{n / 1000:.0f}k" if n >= 1000 else str(n)
+def _index(knn: dict) -> str:
+    index = knn.get("index", "-")
+    if index == "ivf":
+        return f"IVF nlist {knn.get('nlist')} nprobe {knn.get('nprobe')}"
+    if index == "ivfpq":
+        return (f"IVF-PQ nlist {knn.get('nlist')} nprobe {knn.get('nprobe')} "
+                f"PQ {knn.get('pq_m')}×4 bit, re-rank {knn.get('refine_factor')}·k")
+    if index == "hnsw":
+        return f"HNSW ef {knn.get('ef_search', '?')}"
+    return index
 
 
 def render(runs: list[SizeRun]) -> str:
@@ -215,26 +216,20 @@ def render(runs: list[SizeRun]) -> str:
         f"{run.dataset} (test {run.n_test:,} faces, train subsample "
         f"{run.n_train:,})" if run.n_train else f"{run.dataset} (test {run.n_test:,})"
         for run in runs), ""]
-    lines += stage_table(runs, "inference", "Ada-NETS inference (test part)")
-    lines += stage_table(runs, "training", "Ada-NETS training (train subsample)")
-    lines += stage_table(runs, "baseline", "Thresholded-kNN baseline (test part, after the kNN graph)")
-    lines += stage_table(runs, "baseline_training", "Baseline training (train subsample, after its kNN graph)")
+    methods = sorted({method for run in runs for method, _ in run.tables if method})
+    for method in methods:
+        lines += stage_table(runs, method, "test", f"{method}: inference (test part)")
+        lines += stage_table(runs, method, "train", f"{method}: training (train part)")
     lines += ["**kNN graph and clustering scores**", "",
-              "| dataset | N | kNN index | recall@k vs exact | method | F_P | F_B | NMI | clusters |",
+              "| dataset | N | kNN index | recall@k vs exact | experiment | F_P | F_B | NMI | clusters |",
               "|---|---:|---|---:|---|---:|---:|---:|---:|"]
     for run in runs:
-        knn = run.knn
-        index = knn.get("index", "-")
-        if index == "ivf":
-            index = f"IVF nlist {knn.get('nlist')} nprobe {knn.get('nprobe')}"
-        elif index == "ivfpq":
-            index = (f"IVF-PQ nlist {knn.get('nlist')} nprobe {knn.get('nprobe')} "
-                     f"PQ {knn.get('pq_m')}×4 bit, re-rank {knn.get('refine_factor')}·k")
-        elif index == "hnsw":
-            index = f"HNSW ef {knn.get('ef_search', '?')}"
-        recall = knn.get("recall_at_k")
+        index = _index(run.knn)
+        recall = run.knn.get("recall_at_k")
         recall = "1 (exact)" if index == "exact" else ("-" if recall is None else f"{recall:.3f}")
         for label, s in sorted(run.scores.items()):
+            if "pairwise_f" not in s:
+                continue
             lines.append(f"| {run.dataset} | {run.n_test:,} | {index} | {recall} | {label} | "
                          f"{100 * s['pairwise_f']:.2f} | {100 * s['bcubed_f']:.2f} | "
                          f"{100 * s['nmi']:.2f} | {s['n_clusters']:,} |")
@@ -245,28 +240,27 @@ THETA_SCAN = np.round(np.arange(0.70, 0.995, 0.02), 2)
 
 
 def theta_scan(results: Path, runs: list[SizeRun]) -> list[str]:
-    """Markdown: test F_P / F_B of the candidate linkage at each θ of ``THETA_SCAN``."""
-    from facecluster.baseline import threshold_scores
-    from facecluster.linkage import candidate_similarities
+    """Markdown: test F_P / F_B of every linkage over GCN embeddings and kNN candidates at
+    each θ of ``THETA_SCAN`` (the linkage's inputs are recorded in its clusters)."""
+    from facecluster.core.selection import list_threshold_scores
+    from facecluster.methods.adanets.linkage import candidate_similarities
 
-    lines = ["**Diagnostic: test F_P / F_B of the Ada-NETS linkage over θ** (uses test labels)",
+    lines = ["**Diagnostic: test F_P / F_B of the embedding linkage over θ** (uses test labels)",
              "", "| dataset | θ chosen | " + " | ".join(f"{t:.2f}" for t in THETA_SCAN) + " |",
              "|---|---:|" + "---:|" * THETA_SCAN.size]
     for run in runs:
         test = results / run.dataset / "test"
-        for clusters in sorted(test.rglob("link-c*/clusters.h5")):
-            gcn_dir = clusters.parent.parent
-            cands_file = gcn_dir.parent.parent / "structure.h5"
-            if not cands_file.exists():
-                cands_file = gcn_dir.parent.parent / "knn.h5"
-            emb = io.read_array(gcn_dir / "embedding.zarr", "features")
+        labels = io.read_array(test / "features.zarr", "labels")
+        for clusters in sorted(test.rglob("clusters.h5")):
             attrs = io.read_attrs(clusters)
-            k = int(attrs.get("k", 80))
-            ids, sims = candidate_similarities(emb, io.read_array(cands_file, "ids"), k)
-            labels = io.read_array(test / "features.zarr", "labels")
-            scores = threshold_scores(ids, sims, labels, THETA_SCAN, strict=True)
-            chosen = float(attrs["theta"])
-            lines.append(f"| {run.dataset} | {chosen:.2f} | " + " | ".join(
+            inputs = attrs.get("inputs") or {}
+            if not {"embedding", "cands"} <= set(inputs) or "theta" not in attrs:
+                continue
+            emb = io.read_array(inputs["embedding"], "features")
+            ids, sims = candidate_similarities(emb, io.read_array(inputs["cands"], "ids"),
+                                               int(attrs.get("k", 80)))
+            scores = list_threshold_scores(ids, sims, labels, THETA_SCAN, strict=True)
+            lines.append(f"| {run.dataset} | {float(attrs['theta']):.2f} | " + " | ".join(
                 f"{100 * s['f_pairwise']:.1f} / {100 * s['f_bcubed']:.1f}" for s in scores) + " |")
     return lines + [""]
 

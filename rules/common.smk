@@ -1,12 +1,12 @@
-# Shared helpers for the rule files: where logs and benchmarks go, how a rule
-# finds the parameters its wildcards stand for, and what a job asks a cluster for.
+# Shared helpers for the rule files: how a job runs facecluster, how a rule finds the
+# parameters its wildcards stand for, and what a job asks a cluster for.
 
 import json
-import os
+import platform
 import sys
 from pathlib import Path
 
-from facecluster import resources as fc_resources
+from facecluster.core import resources as fc_resources
 
 RESULTS = PLAN.results
 
@@ -15,15 +15,25 @@ try:
 except ValueError as err:
     raise WorkflowError(f"configuration: {err}")
 
-# Snakemake's between-workflow cache (README: Running on SLURM) refuses rules that write a
-# benchmark file.  When a cache location is set, the cacheable rules (knn, structure) are
-# defined without one; their log still records wall time, CPU time and peak memory.
-BETWEEN_WORKFLOW_CACHE = bool(os.environ.get("SNAKEMAKE_OUTPUT_CACHE"))
+# The CPU kernels torch, MKL, oneDNN, OpenBLAS and faiss pick by themselves differ between
+# x86-64 machines (AVX2, AVX-512, AMX), and so do their floats: a trained model, and the
+# scores, moved by up to 2 points between machines.  `kernels: avx2` (the default) makes
+# every library use its AVX2 kernels, which every x86-64 machine of the last decade has;
+# `native` lets each pick the fastest for the CPU (README, Reproducibility).
+KERNEL_PINS = {
+    "ATEN_CPU_CAPABILITY": "avx2", "MKL_CBWR": "AVX2", "ONEDNN_MAX_CPU_ISA": "AVX2",
+    "OPENBLAS_CORETYPE": "Haswell", "FAISS_SIMD_LEVEL": "AVX2",
+}
+PINS = (" ".join(f"{k}={v}" for k, v in KERNEL_PINS.items()) + " "
+        if config.get("kernels", "avx2") == "avx2" and platform.machine() in ("x86_64", "AMD64")
+        else "")
 
-# Every rule runs one `facecluster` subcommand with its thread pools pinned, through
-# the interpreter that runs Snakemake (so an unactivated virtualenv works too).
-FACECLUSTER = ("OMP_NUM_THREADS={threads} OPENBLAS_NUM_THREADS={threads} MKL_NUM_THREADS={threads} "
-               + f"{sys.executable} -m facecluster")
+# Every rule runs one `facecluster` subcommand with its thread pools pinned, through the
+# interpreter that runs Snakemake (so an unactivated virtualenv works too).  The command
+# writes the job's log and its benchmark file (wall time, CPU time, peak memory) itself,
+# so that a rule can be cached between workflows, which a `benchmark:` forbids.
+FACECLUSTER = (PINS + "OMP_NUM_THREADS={threads} OPENBLAS_NUM_THREADS={threads} "
+               "MKL_NUM_THREADS={threads} " + f"{sys.executable} -m facecluster")
 
 
 def as_json(obj):
@@ -45,35 +55,25 @@ def job_parts(wildcards, input):
     return pairs
 
 
-def job_size(stage):
-    """Memory and runtime of a `stage` job, sized from the largest dataset part it reads.
-    Snakemake evaluates this again just before submitting the job, when the part's ingest
-    manifest exists."""
+def cluster_resources(stage):
+    """A rule's `resources:` for jobs of `stage` (a core Sizing or a method's Stage):
+    mem_mb and runtime sized from the largest dataset part a job reads (evaluated again
+    just before submission, when the part's ingest manifest exists), and where the job goes
+    on SLURM (partition, constraint, GPU) from the `slurm:` section of the config."""
     def size(wildcards, input, attempt):
         f_mib = max((fc_resources.part_features_mib(config, RESULTS, dataset, part)
                      for dataset, part in job_parts(wildcards, input)), default=0.0)
         return fc_resources.job_size(stage, f_mib, attempt)
-    return size
-
-
-def cluster_resources(stage):
-    """A rule's `resources:`: mem_mb and runtime from the data, and where the job goes
-    on SLURM (partition, constraint, GPU) from the `slurm:` section of the config."""
-    size = job_size(stage)
     return {"mem_mb": lambda wildcards, input, attempt: size(wildcards, input, attempt)["mem_mb"],
             "runtime": lambda wildcards, input, attempt: size(wildcards, input, attempt)["runtime"],
             **fc_resources.placement(stage, SLURM)}
 
 
-def knn_spec(wildcards):
-    try:
-        return PLAN.knn[wildcards.knn]
-    except KeyError:
-        raise WorkflowError(f"no experiment in the configuration uses the kNN graph {wildcards.knn!r}")
+def core_threads(stage):
+    return workflow.cores if stage == "all" else stage
 
 
 wildcard_constraints:
     dataset=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
     part=r"train|test",
     knn=r"knn-k\d+-[0-9a-f]{8}",
-    threshold=r"-?[0-9.]+(e-?\d+)?",

@@ -8,17 +8,15 @@ rule ingest:
         features=directory(f"{RESULTS}/{{dataset}}/{{part}}/features.zarr"),
         manifest=f"{RESULTS}/{{dataset}}/{{part}}/manifest.json",
     params:
-        dataset=lambda wc: as_json(fc_plan.ingest_spec(config["datasets"][wc.dataset], wc.part)),
+        dataset=lambda wc: as_json(fc_planning.ingest_spec(config["datasets"][wc.dataset], wc.part)),
         # A parameter, not only a wildcard: the between-workflow cache hashes parameters,
         # and without it the train and test parts of a dataset would hash alike.
         part=lambda wc: wc.part,
     log:
         f"{RESULTS}/{{dataset}}/{{part}}/ingest.log",
-    benchmark:
-        f"{RESULTS}/{{dataset}}/{{part}}/ingest.benchmark.tsv"
     threads: 1
     resources:
-        **cluster_resources("ingest"),
+        **cluster_resources(fc_resources.core_stage("ingest")),
     shell:
         FACECLUSTER + " ingest --dataset {params.dataset:q} --part {params.part}"
         " --out {output.features} --manifest {output.manifest} --log {log}"

@@ -1,5 +1,5 @@
-# Scores: every method's clusters against the test labels, and one summary
-# table across every dataset and experiment.
+# Scores: every experiment's clusters against the test labels, and one summary table
+# across every dataset and experiment.
 
 
 rule metrics:
@@ -10,11 +10,9 @@ rule metrics:
         metrics="{leaf}/metrics.json",
     log:
         "{leaf}/metrics.log",
-    benchmark:
-        "{leaf}/metrics.benchmark.tsv"
     threads: 1
     resources:
-        **cluster_resources("metrics"),
+        **cluster_resources(fc_resources.core_stage("metrics")),
     shell:
         FACECLUSTER + " metrics --clusters {input.clusters} --features {input.features}"
         " --out {output.metrics} --log {log}"
@@ -23,23 +21,21 @@ rule metrics:
 rule summary:
     input:
         [r.metrics for r in PLAN.outcomes],
-        [r.graph for r in PLAN.outcomes if r.graph],
+        [r.quality for r in PLAN.outcomes if r.quality],
     output:
         tsv=PLAN.summary_tsv,
         md=PLAN.summary_md,
     params:
         entries=as_json([
             {"dataset": r.dataset, "experiment": r.experiment, "method": r.method,
-             "params": r.params, "metrics": r.metrics, "graph": r.graph}
+             "summary": r.summary, "metrics": r.metrics, "quality": r.quality}
             for r in PLAN.outcomes
         ]),
     log:
         f"{RESULTS}/summary.log",
-    benchmark:
-        f"{RESULTS}/summary.benchmark.tsv"
     threads: 1
     resources:
-        **cluster_resources("summary"),
+        **cluster_resources(fc_resources.core_stage("summary")),
     shell:
         FACECLUSTER + " summary --entries {params.entries:q} --tsv {output.tsv} --md {output.md}"
         " --log {log} > /dev/null"

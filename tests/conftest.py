@@ -1,16 +1,11 @@
-"""Shared fixtures: small clustered data, and where the shared real data lives."""
+"""Shared fixtures: small clustered data, the shared real data, a reference tiny run."""
 
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
-
-
-def unit_rows(x: np.ndarray) -> np.ndarray:
-    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+from helpers import SHARED_DATA, snakemake, unit_rows
 
 
 @pytest.fixture
@@ -34,22 +29,6 @@ def shared_data() -> Path:
 def tiny_reference(tmp_path_factory) -> Path:
     """An uninterrupted local run of the tiny workflow, never touched afterwards: what a
     run on SLURM, or one killed and resumed, must reproduce."""
-    from test_pipeline import snakemake
-
     workdir = tmp_path_factory.mktemp("tiny-reference")
     snakemake(workdir, "all")
     return workdir
-
-
-def assert_same_results(expected: Path, got: Path) -> None:
-    """Two tiny runs agree: the same clusters for every method, the same summary table."""
-    from facecluster import io
-
-    ref = sorted(p.relative_to(expected) for p in (expected / "results").rglob("clusters.h5"))
-    assert ref, f"no clusters under {expected}"
-    assert sorted(p.relative_to(got) for p in (got / "results").rglob("clusters.h5")) == ref
-    for path in ref:
-        np.testing.assert_array_equal(io.read_array(got / path, "labels"),
-                                      io.read_array(expected / path, "labels"), err_msg=str(path))
-    assert (got / "results" / "summary.tsv").read_text() == \
-        (expected / "results" / "summary.tsv").read_text()

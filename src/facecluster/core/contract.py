@@ -1,0 +1,263 @@
+"""The method contract: what a clustering method declares so the workflow, the command line
+and the Python API can run it without naming it.
+
+A method is one module (or package) under ``facecluster.methods`` that defines ``METHOD``,
+a :class:`Method`:
+
+- ``params``: its parameters, defaults, constraints and docs in one place
+  (:class:`~facecluster.core.params.Params`);
+- ``needs_labels(settings)``: whether those settings need a labeled train part;
+- ``stages``: its stages (:class:`Stage`), each a plain function of a :class:`StageJob`
+  (named input artifacts in, one artifact out); the workflow makes one rule per stage;
+- ``plan(ctx, settings)``: the jobs one experiment needs, added through the
+  :class:`~facecluster.core.planning.PlanContext`, and the :class:`Outcome`;
+- ``model``: a :class:`ClusterModel` subclass with ``fit(features, labels)`` and
+  ``predict(features) -> labels``, which also serves new unlabeled faces (an untrained
+  method's ``fit`` does nothing and its ``predict`` just clusters); ``save`` writes it to a
+  folder that ``registry.load_model`` reads back.
+
+The core reads only what is declared here; the registry (``facecluster.registry``) maps a
+method name to its module.  Every stage's clusters artifact carries the same attributes
+(``method``, the sizes from ``cluster_stats``, ``chosen``: the value of every threshold
+chosen on training data), which the summary and the report read without knowing the method.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, ClassVar
+
+import numpy as np
+
+from . import io
+from .params import Params
+from .progress import log
+
+if TYPE_CHECKING:
+    from .planning import PlanContext
+
+# Bump when the layout of a saved model folder changes.
+MODEL_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage of a method: a rule of the workflow and a function on artifacts.
+
+    ``artifact`` is the file (or ``.zarr`` / model folder) it writes, named the same in
+    every folder; ``run(job)`` computes it.  ``version`` is part of every artifact name of
+    the stage: bump it when the stage's code changes what it writes, and the workflow
+    rebuilds the stage and what depends on it.  ``threads`` is 1 or ``"all"`` (the cores
+    Snakemake gives the job); ``gpu`` asks SLURM for a GPU; ``memory`` is (MiB, MiB per MiB
+    of features) and ``runtime`` (minutes, minutes per MiB of features), sized from the
+    data a job reads (``core.resources``).  ``cacheable`` stages may be shared between
+    workflows through Snakemake's between-workflow cache.  ``table``: the stage writes the
+    final clusters (``clusters.h5``), and a ``clusters.tsv`` table beside them.
+    """
+
+    name: str
+    artifact: str
+    run: Callable[["StageJob"], None]
+    doc: str
+    threads: int | str = 1
+    gpu: bool = False
+    memory: tuple[float, float] = (1000, 4)
+    runtime: tuple[float, float] = (10, 0.02)
+    version: int = 1
+    cacheable: bool = False
+    table: bool = False
+
+    def __post_init__(self):
+        if not self.name.isidentifier():
+            raise ValueError(f"stage name {self.name!r} must be an identifier")
+        if self.threads != "all" and not (isinstance(self.threads, int) and self.threads >= 1):
+            raise ValueError(f"stage {self.name}: threads must be an integer ≥ 1 or 'all'")
+        if self.table and self.artifact != "clusters.h5":
+            raise ValueError(f"stage {self.name}: a stage that writes a table writes clusters.h5")
+
+    @property
+    def directory(self) -> bool:
+        """Whether the artifact is a folder (a Zarr group or a model)."""
+        return self.artifact.endswith(".zarr") or "." not in self.artifact
+
+    @property
+    def stem(self) -> str:
+        """The artifact's name without suffix: its log is ``{stem}.log``."""
+        return self.artifact.split(".")[0]
+
+
+@dataclass
+class StageJob:
+    """What a stage function gets: named input artifacts, its parameters, where to write.
+
+    ``inputs`` maps names to paths; ``params`` are the JSON parameters its plan gave it;
+    ``out`` is the artifact to write (atomically: ``io`` does); ``threads`` the cores it
+    may use; ``table`` the cluster table to write beside ``clusters.h5`` (table stages).
+    """
+
+    method: str
+    stage: str
+    inputs: dict[str, str]
+    params: dict
+    out: str
+    threads: int = 1
+    table: str | None = None
+
+    def input(self, name: str) -> str:
+        try:
+            return self.inputs[name]
+        except KeyError:
+            raise ValueError(f"{self.method}.{self.stage}: no input named {name!r} "
+                             f"(given: {', '.join(self.inputs) or 'none'})") from None
+
+    def array(self, name: str, array: str) -> np.ndarray:
+        """Array ``array`` of the input artifact ``name``."""
+        return io.read_array(self.input(name), array)
+
+    def arrays(self, name: str, arrays: list[str] | None = None) -> dict[str, np.ndarray]:
+        return io.read_arrays(self.input(name), arrays)
+
+    def features(self, name: str = "features") -> np.ndarray:
+        return self.array(name, "features")
+
+    def labels(self, name: str = "features") -> np.ndarray | None:
+        """The identity labels of a features artifact, or None when it has none."""
+        return io.labels_of(self.input(name))
+
+    def write_clusters(self, labels: np.ndarray, attrs: dict | None = None,
+                       chosen: dict | None = None, features: str = "features") -> None:
+        """The clusters artifact (and its table), with the standard attributes: the
+        method, ``chosen`` (threshold name → the value chosen on training data), the
+        inputs it was made from, and the sizes."""
+        io.write_clusters(self.out, self.table, labels, self.input(features),
+                          {"method": self.method, **(attrs or {}), "chosen": chosen or {},
+                           "inputs": self.inputs})
+
+
+@dataclass
+class Outcome:
+    """Where one experiment's result lands, as its plan tells the core.
+
+    ``clusters``: the final ``clusters.h5`` (written by a table stage); ``summary``: the
+    settings the summary table shows; ``quality``: an artifact whose attributes hold the
+    quality of a graph the method built (``snr``, ``q_before``, ``q_after``), if any;
+    ``model``: the exported trained model folder, if any (``snakemake bundles``).
+    """
+
+    clusters: str
+    summary: dict = field(default_factory=dict)
+    quality: str | None = None
+    model: str | None = None
+
+
+class ClusterModel:
+    """Base of every method's model: ``fit`` on labeled faces, ``predict`` on any faces.
+
+    ``Model(**params)`` validates the parameters against the method's declaration
+    (``ParamError`` names a bad one) and resolves the defaults; ``knn`` takes the kNN
+    settings (``core.knn.PARAMS``).  Features are float32 arrays of shape (n_faces, D) with
+    unit-length rows (``core.ingest.normalise`` makes them).  ``predict`` returns int32
+    cluster labels of shape (n_faces,), numbered by each cluster's first face.
+    A method without training keeps ``fit`` as it is: it only records the settings.
+    """
+
+    method: ClassVar["Method"]   # set by Method
+
+    def __init__(self, knn: dict | None = None, **params):
+        from .knn import PARAMS as KNN_PARAMS
+
+        self.params = self.method.params.resolve(params, where=self.method.name)
+        self.knn = KNN_PARAMS.resolve(knn or {}, where=f"{self.method.name}.knn")
+        self.fitted = not self.method.needs_labels(self.params)
+
+    def fit(self, features: np.ndarray, labels: np.ndarray) -> "ClusterModel":
+        """Learn from labeled faces: (n, D) unit rows and (n,) integer identity labels."""
+        _check_features(features, "features")
+        labels = np.asarray(labels)
+        if labels.shape != (features.shape[0],):
+            raise ValueError(f"labels have shape {labels.shape}; expected ({features.shape[0]},)")
+        self._fit(np.ascontiguousarray(features, dtype=np.float32), labels)
+        self.fitted = True
+        return self
+
+    def _fit(self, features: np.ndarray, labels: np.ndarray) -> None:
+        """A trained method's learning; untrained methods have none."""
+
+    def predict(self, features: np.ndarray, threads: int = 1) -> np.ndarray:
+        """Cluster labels (n,) int32 of (n, D) unit-length ``features``."""
+        _check_features(features, "features")
+        if not self.fitted:
+            raise ValueError(f"{self.method.name} with these settings learns from labeled "
+                             f"faces: call fit(features, labels) first")
+        return np.asarray(self._predict(np.ascontiguousarray(features, dtype=np.float32),
+                                        threads), dtype=np.int32)
+
+    def _predict(self, features: np.ndarray, threads: int) -> np.ndarray:
+        raise NotImplementedError
+
+    # --------------------------------------------------------------- saving
+    def save(self, path: str | Path) -> None:
+        """Write the model folder atomically: ``model.json`` and the method's own files."""
+        if not self.fitted:
+            raise ValueError("an unfitted model cannot be saved")
+        with io.atomic_path(path) as tmp:
+            tmp.mkdir()
+            self._save_state(tmp)
+            io.write_json(tmp / "model.json", {"method": self.method.name, "format": MODEL_FORMAT,
+                                               "params": self.params, "knn": self.knn,
+                                               "state": self._state_attrs()})
+
+    def _save_state(self, folder: Path) -> None:
+        """Write the learned state's files into ``folder``."""
+
+    def _state_attrs(self) -> dict:
+        """Small learned values kept in ``model.json`` (e.g. a chosen threshold)."""
+        return {}
+
+    @classmethod
+    def _load_state(cls, model: "ClusterModel", folder: Path, state: dict) -> None:
+        """Read back what ``_save_state`` and ``_state_attrs`` wrote."""
+
+
+def _check_features(features: Any, what: str) -> None:
+    arr = np.asarray(features)
+    if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ValueError(f"{what} must be a non-empty 2-D array (n_faces, D), got shape "
+                         f"{arr.shape}")
+    if arr.dtype.kind not in "fiu":
+        raise ValueError(f"{what} must be real numbers, got dtype {arr.dtype}")
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{what} hold NaN or infinite values")
+
+
+@dataclass(frozen=True)
+class Method:
+    """A clustering method as the core sees it (see the module docstring)."""
+
+    name: str
+    doc: str
+    params: Params
+    stages: tuple[Stage, ...]
+    plan: Callable[["PlanContext", dict], Outcome]
+    model: type[ClusterModel]
+    needs_labels: Callable[[dict], bool] = lambda settings: False
+
+    def __post_init__(self):
+        if not self.name.isidentifier():
+            raise ValueError(f"method name {self.name!r} must be an identifier")
+        names = [s.name for s in self.stages]
+        if len(set(names)) != len(names):
+            raise ValueError(f"method {self.name}: two stages share a name: {names}")
+        self.model.method = self
+
+    def stage(self, name: str) -> Stage:
+        for stage in self.stages:
+            if stage.name == name:
+                return stage
+        raise ValueError(f"method {self.name} has no stage {name!r}; its stages: "
+                         f"{', '.join(s.name for s in self.stages)}")
+
+    def rule_name(self, stage: Stage | str) -> str:
+        """The workflow's rule for ``stage``: ``{method}_{stage}``."""
+        return f"{self.name}_{stage if isinstance(stage, str) else stage.name}"

@@ -1,0 +1,364 @@
+"""From a validated configuration to the jobs of the workflow and their artifact paths.
+
+The core plans what every method shares (ingest, the kNN graph, metrics, the summary) and
+asks each experiment's method (``registry``) to plan its own stages through a
+:class:`PlanContext`.  A job's output path names everything it depends on:
+
+    {results}/{dataset}/{part}/features.zarr, manifest.json       ingest
+    {results}/{dataset}/{part}/knn-k{k}-{hash}/knn.h5              the kNN graph
+    {parent}/{label}-{hash}/{artifact}                             a method's stage
+    {leaf}/clusters.h5, clusters.tsv, metrics.json                 an experiment's result
+    {results}/{dataset}/bundles/{experiment}/model                 its trained model
+    {results}/summary.tsv, summary.md                              every experiment
+
+A stage's folder sits in the folder of the input it extends (``under``), is named by a
+readable ``label`` the method gives (``threshold-0.6``, ``koff-b0.5``), and ends with a hash
+of the stage, its code ``version``, its resolved parameters (defaults included) and the
+paths of all its inputs.  Since every input path already names what made it, the name of
+an artifact changes exactly when anything it depends on changes: a default changed in code,
+a new stage version, a parameter upstream.  Two experiments that agree on a stage share its
+artifact; a downstream parameter never moves an upstream artifact.
+
+Rules find a job's inputs and parameters in ``Plan.jobs``, keyed by output path.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import itertools
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .params import ParamError
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot be run; the message names the key."""
+
+
+def short_hash(obj) -> str:
+    blob = json.dumps(obj, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha1(blob.encode()).hexdigest()[:8]
+
+
+def number_tag(value: float) -> str:
+    """A float as it reads in a path: 0.6 -> '0.6', 1.0 -> '1'."""
+    return format(float(value), "g")
+
+
+def threshold_tag(value, tolerance: float) -> str:
+    """A threshold as it reads in a path: the number, or for ``auto`` 'auto' with its
+    tolerance ('auto-tol0.01'; 'auto' alone when the tolerance is 0)."""
+    if value != "auto":
+        return number_tag(value)
+    return f"auto-tol{number_tag(tolerance)}" if tolerance else "auto"
+
+
+def dataset_parts(dataset: dict) -> list[str]:
+    """``test`` always; ``train`` when the dataset can provide labeled training data."""
+    if "generator" in dataset or dataset.get("split") or dataset.get("train"):
+        return ["train", "test"]
+    return ["test"]
+
+
+def ingest_spec(dataset: dict, part: str) -> dict:
+    """What the ingest of one part depends on: the dataset's settings, without the
+    training subsample for the test part (changing it must not re-ingest the test part)."""
+    if part == "train":
+        return dataset
+    return {key: value for key, value in dataset.items() if key != "train_subsample"}
+
+
+def knn_params(config: dict, experiment: dict | None = None) -> dict:
+    """The resolved kNN settings: defaults (``core.knn.PARAMS``), then the config's
+    ``knn``, then the experiment's own ``knn``."""
+    from .knn import PARAMS
+
+    merged = {**(config.get("knn") or {}), **((experiment or {}).get("knn") or {})}
+    try:
+        return PARAMS.resolve(merged, where="knn")
+    except ParamError as err:
+        raise ConfigError(str(err)) from None
+
+
+def knn_tag(params: dict) -> str:
+    from .knn import RUNTIME_KEYS, VERSION
+
+    keyed = {k: v for k, v in params.items() if k not in RUNTIME_KEYS}
+    return f"knn-k{params['k']}-{short_hash({'version': VERSION, **keyed})}"
+
+
+@dataclass
+class Job:
+    """One job of a method's stage: its inputs (name -> path) and JSON parameters."""
+
+    method: str
+    stage: str
+    inputs: dict
+    params: dict
+
+
+@dataclass
+class Result:
+    """One experiment on one dataset: where its clusters and scores land."""
+
+    dataset: str
+    experiment: str
+    method: str
+    summary: dict
+    clusters: str
+    metrics: str
+    quality: str | None = None
+    model: str | None = None
+
+
+@dataclass
+class Plan:
+    results: str
+    knn: dict[str, dict] = field(default_factory=dict)     # tag -> kNN parameters
+    outcomes: list[Result] = field(default_factory=list)
+    jobs: dict[str, Job] = field(default_factory=dict)     # output path -> job
+    method_modules: list[str] = field(default_factory=list)  # extra methods to import
+
+    def add_job(self, output: str, job: Job) -> None:
+        known = self.jobs.get(output)
+        if known is not None and known != job:
+            raise ConfigError(f"two experiments would write {output} differently: "
+                              f"{known} and {job}")
+        self.jobs[output] = job
+
+    def job(self, output: str) -> Job:
+        try:
+            return self.jobs[output]
+        except KeyError:
+            raise ConfigError(f"{output} is not an artifact of any configured experiment") from None
+
+    def outputs(self, method: str, stage: str) -> list[str]:
+        """The output paths of every job of one method's stage, sorted."""
+        return sorted(p for p, j in self.jobs.items() if (j.method, j.stage) == (method, stage))
+
+    def stages(self) -> list[tuple[str, str]]:
+        """(method, stage) of every planned job, without repeats, in plan order."""
+        return list(dict.fromkeys((j.method, j.stage) for j in self.jobs.values()))
+
+    @property
+    def models(self) -> list[str]:
+        return [r.model for r in self.outcomes if r.model]
+
+    @property
+    def summary_tsv(self) -> str:
+        return f"{self.results}/summary.tsv"
+
+    @property
+    def summary_md(self) -> str:
+        return f"{self.results}/summary.md"
+
+    def features(self, dataset: str, part: str) -> str:
+        return f"{self.results}/{dataset}/{part}/features.zarr"
+
+
+class PlanContext:
+    """What a method's ``plan`` sees of one experiment on one dataset.
+
+    ``features(part)`` and ``knn(part)`` are the core's artifacts of the dataset's
+    ``train`` or ``test`` part; ``add`` adds one of the method's stage jobs and returns
+    its output path; ``add_model`` the job that exports the trained model.
+    """
+
+    def __init__(self, plan: Plan, method, dataset: str, experiment: str, parts: list[str],
+                 knn: dict):
+        self.plan = plan
+        self.method = method
+        self.dataset = dataset
+        self.experiment = experiment
+        self.parts = parts
+        self.knn_params = knn
+
+    @property
+    def results(self) -> str:
+        return self.plan.results
+
+    @property
+    def has_train(self) -> bool:
+        return "train" in self.parts
+
+    def _part(self, part: str) -> str:
+        if part not in self.parts:
+            raise ConfigError(f"experiment {self.experiment} ({self.method.name}) needs labeled "
+                              f"training data, and dataset {self.dataset} has no train part: "
+                              f"give it `split:` or `train:`")
+        return part
+
+    def features(self, part: str) -> str:
+        return self.plan.features(self.dataset, self._part(part))
+
+    def knn(self, part: str) -> str:
+        """The kNN artifact of a part (the core's ``knn`` job, shared by every method)."""
+        tag = knn_tag(self.knn_params)
+        self.plan.knn[tag] = self.knn_params
+        return f"{self.results}/{self.dataset}/{self._part(part)}/{tag}/knn.h5"
+
+    def _relative(self, path: str) -> str:
+        try:
+            return str(Path(path).relative_to(self.results))
+        except ValueError:
+            return str(path)
+
+    def add(self, stage: str, inputs: dict, params: dict, under: str, label: str) -> str:
+        """Plan a job of ``stage``; return its output path.
+
+        The artifact goes in ``{under}/{label}-{hash}/``, the hash taken over the stage,
+        its version, ``params`` and the (results-relative) paths of ``inputs``; ``under``
+        is normally the folder of the input the stage extends.
+        """
+        spec = self.method.stage(stage)
+        key = {"stage": f"{self.method.name}.{stage}", "version": spec.version,
+               "params": params, "inputs": {k: self._relative(v) for k, v in inputs.items()}}
+        output = f"{under.rstrip('/')}/{label}-{short_hash(key)}/{spec.artifact}"
+        self.plan.add_job(output, Job(self.method.name, stage, dict(inputs), copy.deepcopy(params)))
+        return output
+
+    def add_model(self, stage: str, inputs: dict, params: dict) -> str:
+        """Plan the export of the experiment's trained model to
+        ``{results}/{dataset}/bundles/{experiment}/{artifact}``."""
+        spec = self.method.stage(stage)
+        output = f"{self.results}/{self.dataset}/bundles/{self.experiment}/{spec.artifact}"
+        self.plan.add_job(output, Job(self.method.name, stage, dict(inputs), copy.deepcopy(params)))
+        return output
+
+
+# ------------------------------------------------------------------ sweeps and names
+def _check_names(kind: str, chosen: list[str] | None, known: dict,
+                 groups: dict[str, list[str]] | None = None) -> list[str]:
+    """The names ``run.{kind}`` selects; a sweep's name (a key of ``groups``) selects
+    all of its variants."""
+    groups = groups or {}
+    if chosen is None:
+        return list(known)
+    unknown = [name for name in chosen if name not in known and name not in groups]
+    if unknown:
+        raise ConfigError(f"run.{kind} names {unknown}, which are not defined under `{kind}:` "
+                          f"(defined: {sorted(set(known) | set(groups))})")
+    return [variant for name in chosen for variant in groups.get(name, [name])]
+
+
+def _value_tag(value) -> str:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    return number_tag(value)
+
+
+def _set_dotted(target: dict, key: str, value) -> None:
+    *parents, last = key.split(".")
+    for part in parents:
+        child = target.get(part)
+        if child is None:
+            child = target[part] = {}
+        elif not isinstance(child, dict):
+            raise ConfigError(f"sweep key {key!r}: {part!r} is not a section")
+        target = child
+    target[last] = value
+
+
+def expand_sweeps(experiments: dict) -> tuple[dict, dict[str, list[str]]]:
+    """Experiments with their ``sweep:`` expanded: one variant per combination.
+
+    ``sweep: {beta: [0.5, 1], gcn.lr: [0.1, 0.01]}`` in experiment ``s`` gives the
+    variants ``s.beta-0.5.gcn.lr-0.1`` … ``s.beta-1.gcn.lr-0.01``, each the
+    experiment with those keys set (dotted keys reach into sections).  Variants are
+    ordinary experiments: the plan shares every artifact they agree on.  Returns
+    (experiments by name, sweep name -> its variant names).
+    """
+    expanded: dict[str, dict] = {}
+    groups: dict[str, list[str]] = {}
+    for name, exp in experiments.items():
+        sweep = exp.get("sweep")
+        if not sweep:
+            expanded[name] = exp
+            continue
+        base = {key: value for key, value in exp.items() if key != "sweep"}
+        keys = list(sweep)
+        groups[name] = []
+        for values in itertools.product(*(sweep[key] for key in keys)):
+            variant = copy.deepcopy(base)
+            for key, value in zip(keys, values):
+                _set_dotted(variant, key, value)
+            vname = ".".join([name] + [f"{key}-{_value_tag(v)}" for key, v in zip(keys, values)])
+            if vname in experiments or vname in expanded:
+                raise ConfigError(f"experiments.{name}: the sweep variant {vname} is also "
+                                  f"defined elsewhere")
+            expanded[vname] = variant
+            groups[name].append(vname)
+    return expanded, groups
+
+
+def check_inputs(config: dict) -> None:
+    """Input files that do not exist, reported before any work starts."""
+    run = config.get("run") or {}
+    for name in _check_names("datasets", run.get("datasets"), config["datasets"]):
+        dataset = config["datasets"][name]
+        for role in ("input", "train"):
+            spec = dataset.get(role)
+            if not spec:
+                continue
+            for key in ("path", "labels_path"):
+                if spec.get(key) and not Path(spec[key]).exists():
+                    raise ConfigError(f"datasets.{name}.{role}.{key}: {spec[key]} does not exist")
+
+
+# Keys of an experiment the core reads; the rest are the method's parameters.
+CORE_EXPERIMENT_KEYS = ("method", "knn", "sweep")
+
+
+def method_settings(name: str, experiment: dict):
+    """(method, resolved settings) of one experiment; ConfigError names a bad key."""
+    from .. import registry
+
+    try:
+        method = registry.get(experiment["method"])
+    except KeyError as err:
+        raise ConfigError(f"experiments.{name}.method: {err.args[0]}") from None
+    given = {k: v for k, v in experiment.items() if k not in CORE_EXPERIMENT_KEYS}
+    try:
+        return method, method.params.resolve(given, where=f"experiments.{name}")
+    except ParamError as err:
+        raise ConfigError(str(err)) from None
+
+
+def make_plan(config: dict) -> Plan:
+    """Resolve the configuration into the jobs ``all`` needs."""
+    from .. import registry
+
+    modules = list(config.get("method_modules") or [])
+    try:
+        registry.load_modules(modules)
+    except ImportError as err:
+        raise ConfigError(f"method_modules: {err}") from None
+    run = config.get("run") or {}
+    datasets = _check_names("datasets", run.get("datasets"), config["datasets"])
+    all_experiments, sweeps = expand_sweeps(config["experiments"])
+    experiments = _check_names("experiments", run.get("experiments"), all_experiments, sweeps)
+    plan = Plan(results=str(config.get("results", "results")).rstrip("/"),
+                method_modules=modules)
+    resolved = {name: method_settings(name, all_experiments[name]) for name in experiments}
+    for ds in datasets:
+        parts = dataset_parts(config["datasets"][ds])
+        for name in experiments:
+            method, settings = resolved[name]
+            if method.needs_labels(settings) and "train" not in parts:
+                raise ConfigError(f"experiment {name} ({method.name}) with these settings "
+                                  f"learns from labeled training data, and dataset {ds} has "
+                                  f"no train part: give it `split:` or `train:`")
+            ctx = PlanContext(plan, method, ds, name, parts,
+                              knn_params(config, all_experiments[name]))
+            outcome = method.plan(ctx, settings)
+            if not outcome.clusters.endswith("/clusters.h5"):
+                raise ConfigError(f"method {method.name} planned {outcome.clusters} as its "
+                                  f"result; a result is a clusters.h5")
+            leaf = outcome.clusters[: -len("/clusters.h5")]
+            plan.outcomes.append(Result(ds, name, method.name, outcome.summary,
+                                        outcome.clusters, f"{leaf}/metrics.json",
+                                        outcome.quality, outcome.model))
+    return plan

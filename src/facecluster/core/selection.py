@@ -1,0 +1,60 @@
+"""Choosing a threshold on labeled training data: the one rule every method's ``auto`` uses.
+
+A method clusters the labeled train part (or its held-out identities) at every threshold of
+a grid, scores each clustering (F_P and F_B), and takes the largest threshold whose mean of
+the two is within ``tolerance`` of the best (:func:`plateau_top`).  Why the largest and not
+the best: scored on labeled data, F falls steeply below the best threshold (single linkage
+chains identities together) and gently above it (identities split), and the steep side moves
+up as the set to cluster grows, so the top of the plateau carries over to larger sets where
+the best threshold does not (README, Performance).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+# The grid every auto threshold searches: 0.00, 0.01, ..., 0.99.
+THRESHOLD_GRID = np.round(np.arange(0.0, 0.995, 0.01), 2)
+
+# The default tolerance of every auto threshold (mean of F_P and F_B, in [0, 1]).
+TOLERANCE = 0.01
+
+
+def score_thresholds(cluster_at: Callable[[float], np.ndarray], labels: np.ndarray,
+                     thresholds=THRESHOLD_GRID, key: str = "threshold") -> list[dict]:
+    """``[{key: t, "f_pairwise": F_P, "f_bcubed": F_B}]`` of ``cluster_at(t)`` against
+    ``labels`` (N,) at each threshold ``t``."""
+    from .metrics import bcubed_prf, pairwise_prf
+
+    scores = []
+    for t in thresholds:
+        pred = cluster_at(float(t))
+        scores.append({key: float(t), "f_pairwise": pairwise_prf(labels, pred)[2],
+                       "f_bcubed": bcubed_prf(labels, pred)[2]})
+    return scores
+
+
+def list_threshold_scores(ids: np.ndarray, sims: np.ndarray, labels: np.ndarray,
+                         thresholds=THRESHOLD_GRID, strict: bool = False,
+                         key: str = "threshold") -> list[dict]:
+    """``score_thresholds`` of the thresholded kNN lists (``components.link_threshold``)."""
+    from .components import link_threshold
+
+    return score_thresholds(lambda t: link_threshold(ids, sims, t, strict), labels,
+                            thresholds, key)
+
+
+def plateau_top(scores: list[dict], key: str = "threshold", tolerance: float = 0.0) -> dict:
+    """The entry with the largest ``key`` whose mean of F_P and F_B is within ``tolerance``
+    of the best mean; ``tolerance = 0``: the best entry (the lowest ``key`` on ties)."""
+    if tolerance < 0:
+        raise ValueError(f"tolerance must be ≥ 0, got {tolerance}")
+    if not scores:
+        raise ValueError("no scores to choose from")
+    means = [(s["f_pairwise"] + s["f_bcubed"]) / 2 for s in scores]
+    best = max(means)
+    if tolerance == 0:
+        return scores[means.index(best)]
+    return max((s for s, m in zip(scores, means) if m >= best - tolerance), key=lambda s: s[key])

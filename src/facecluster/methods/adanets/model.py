@@ -1,0 +1,142 @@
+"""The Ada-NETS model: ``fit`` trains the filter and the GCN on labeled faces, ``predict``
+clusters any faces with them, through the same functions the workflow's stages call.
+
+A saved model is a folder: ``model.json`` (the method, its settings, the kNN settings and
+the chosen θ), ``filter.pt`` and ``gcn.pt``.  The workflow writes one per experiment
+(``snakemake bundles``, stage ``bundle``); ``facecluster cluster --model DIR`` reads it.
+The graph builders without a filter (Table 9) and the graph cut without a GCN (Table 8)
+work too; the second round (Table 10) is a workflow ablation, not a model.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from ...core.contract import ClusterModel
+from ...core.progress import log
+
+
+class Model(ClusterModel):
+    """Ada-NETS as a model: ``Model(**settings).fit(features, labels).predict(new)``.
+
+    ``features`` are float32 (n, D) unit rows, ``labels`` (n,) integer identities;
+    ``predict`` returns (m,) int32 cluster labels.  ``fit`` trains exactly what the
+    workflow's ``filter_train`` and ``gcn_train`` stages train on a train part.
+    """
+
+    filter_path: str | None = None
+    gcn_path: str | None = None
+    theta_: float | None = None
+
+    # --------------------------------------------------------------- shared steps
+    def _candidates(self, features, threads):
+        """(ids, sims) of the candidate lists: the kNN graph, re-ranked by κ with SS."""
+        from ...core.knn import knn_graph
+        from .structure import structure_similarity
+
+        ids, sims, _ = knn_graph(features, threads=threads, **self.knn)
+        if self.params["structure_space"]:
+            ids, _, sims = structure_similarity(ids, sims, eta=self.params["eta"], threads=threads)
+        return ids, sims
+
+    def _graph(self, features, ids, sims, k_hat=None):
+        from . import adaptive_filter, graph
+
+        s = self.params
+        if s["graph"] == "adaptive" and k_hat is None:
+            filt = adaptive_filter.load_checkpoint(self.filter_path, device="cpu")
+            if ids.shape[1] < filt.k:
+                raise ValueError(f"{len(features)} faces give {ids.shape[1]} candidates per "
+                                 f"face; the filter reads {filt.k}")
+            k_hat = adaptive_filter.predict_k_off(filt, features, ids, sims)
+        return graph.build(s["graph"], ids, sims, k_hat=k_hat, k=s["graph_k"],
+                           threshold=s["graph_threshold"])
+
+    # --------------------------------------------------------------- fit / predict
+    def _fit(self, features, labels):
+        import tempfile
+
+        import torch
+
+        from . import adaptive_filter, gcn
+        from .koff import k_off_labels, quality_curve
+
+        s = self.params
+        if s["second_round"] is not None:
+            raise ValueError("second_round is a workflow ablation (Table 10), not a model")
+        self._folder = tempfile.mkdtemp(prefix="adanets-model-")
+        ids, sims = self._candidates(features, threads=torch.get_num_threads())
+        k_hat = None
+        if s["graph"] == "adaptive" or s["train_graph"] == "true":
+            k_off = k_off_labels(ids, labels, beta=s["beta"])
+        if s["graph"] == "adaptive":
+            quality = quality_curve(ids, labels, beta=s["beta"])
+            checkpoint, _ = adaptive_filter.train_filter(features, ids, k_off, quality,
+                                                         s["filter"], seed=s["seed"])
+            self.filter_path = f"{self._folder}/filter.pt"
+            adaptive_filter.save_checkpoint(self.filter_path, checkpoint)
+        if s["clustering"] == "graph_cut":
+            return
+        if s["train_graph"] == "true":
+            k_hat = k_off
+        adj = self._graph(features, ids, sims, k_hat)
+        checkpoint, _ = gcn.train_gcn(features, adj, labels, s["gcn"], seed=s["seed"],
+                                      candidates=ids, val_neighbours=s["linkage_neighbours"])
+        self.gcn_path = f"{self._folder}/gcn.pt"
+        gcn.save_checkpoint(self.gcn_path, checkpoint)
+        self._choose_theta()
+
+    def _choose_theta(self):
+        from .gcn import checkpoint_theta
+
+        theta = self.params["theta"]
+        self.theta_ = (checkpoint_theta(self.gcn_path, self.params["theta_tolerance"])
+                       if theta == "auto" else float(theta))
+
+    def _predict(self, features, threads):
+        from . import gcn
+        from .linkage import graph_cut, link
+
+        s = self.params
+        ids, sims = self._candidates(features, threads)
+        adj = self._graph(features, ids, sims)
+        if s["clustering"] == "graph_cut":
+            return graph_cut(adj, features, s["cut_threshold"])
+        model = gcn.load_checkpoint(self.gcn_path, device="cpu")
+        emb = gcn.embed(model, features, adj)
+        labels, _ = link(emb, self.theta_, s["linkage_k"], s["linkage_neighbours"], ids,
+                         threads=threads)
+        log.info("Ada-NETS: %d faces into %d clusters", len(features), np.unique(labels).size)
+        return labels
+
+    # --------------------------------------------------------------- saving
+    @classmethod
+    def from_artifacts(cls, settings: dict, knn: dict, filter_path: str | None,
+                       gcn_path: str | None) -> "Model":
+        """A fitted model from the workflow's trained artifacts (the ``bundle`` stage)."""
+        model = cls(knn=knn, **settings)
+        model.filter_path, model.gcn_path = filter_path, gcn_path
+        if gcn_path:
+            model._choose_theta()
+        model.fitted = True
+        return model
+
+    def _save_state(self, folder: Path) -> None:
+        for name, path in (("filter.pt", self.filter_path), ("gcn.pt", self.gcn_path)):
+            if path:
+                shutil.copyfile(path, folder / name)
+
+    def _state_attrs(self) -> dict:
+        return {"theta": self.theta_, "filter": bool(self.filter_path), "gcn": bool(self.gcn_path)}
+
+    @classmethod
+    def _load_state(cls, model, folder, state):
+        model.filter_path = str(Path(folder) / "filter.pt") if state.get("filter") else None
+        model.gcn_path = str(Path(folder) / "gcn.pt") if state.get("gcn") else None
+        for path in (model.filter_path, model.gcn_path):
+            if path and not Path(path).exists():
+                raise FileNotFoundError(f"{folder}: the model folder lacks {Path(path).name}")
+        model.theta_ = state.get("theta")

@@ -1,0 +1,168 @@
+"""The Ada-NETS stages as functions of a ``StageJob``: named artifacts in, one artifact out.
+
+Each reads its inputs, calls the module that computes it and writes its artifact; torch is
+imported only by the stages that train or run a model.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ...core import io
+from ...core.contract import StageJob
+from ...core.progress import log
+
+
+def _torch_threads(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(max(1, int(threads)))
+
+
+def structure(job: StageJob) -> None:
+    from .structure import structure_similarity
+
+    knn = job.arrays("knn", ["ids", "sims"])
+    eta = job.params["eta"]
+    ids, kappa, cos = structure_similarity(knn["ids"], knn["sims"], eta=eta, threads=job.threads)
+    io.write_arrays(job.out, {"ids": ids, "sims": cos, "kappa": kappa},
+                    {"eta": eta, "k": int(ids.shape[1])})
+
+
+def koff(job: StageJob) -> None:
+    from .koff import k_off_labels, quality_curve
+
+    ids = job.array("cands", "ids")
+    labels = job.labels()
+    if labels is None:
+        raise ValueError(f"{job.input('features')}: k_off labels need ground-truth labels")
+    beta = job.params["beta"]
+    quality = quality_curve(ids, labels, beta=beta)
+    k_off = k_off_labels(ids, labels, beta=beta)
+    io.write_arrays(job.out, {"k_off": k_off, "quality": quality},
+                    {"beta": beta, "k": int(ids.shape[1]), "mean_k_off": float(k_off.mean())})
+    log.info("k_off labels: mean %.2f, median %d over %d vertices", k_off.mean(),
+             int(np.median(k_off)), k_off.size)
+
+
+def filter_train(job: StageJob) -> None:
+    from . import adaptive_filter as af
+
+    _torch_threads(job.threads)
+    p = job.params
+    target = job.arrays("koff", ["k_off", "quality"])
+    checkpoint, info = af.train_filter(job.features(), job.array("cands", "ids"),
+                                       target["k_off"], target["quality"], p["filter"],
+                                       seed=p["seed"], device=p.get("device", "auto"))
+    af.save_checkpoint(job.out, checkpoint)
+    log.info("adaptive filter trained: %s", {k: v for k, v in info.items() if k != "losses"})
+
+
+def filter_infer(job: StageJob) -> None:
+    from . import adaptive_filter as af
+    from .koff import neighbour_quality
+
+    _torch_threads(job.threads)
+    device = job.params.get("device", "auto")
+    cands = job.arrays("cands", ["ids", "sims"])
+    model = af.load_checkpoint(job.input("model"), device=device)
+    k_hat = af.predict_k_off(model, job.features(), cands["ids"], cands["sims"], device=device)
+    attrs = {"k": int(model.k), "mean_k_hat": float(k_hat.mean())}
+    labels = job.labels()
+    if labels is not None:
+        attrs.update(neighbour_quality(cands["ids"], labels, k_hat, beta=job.params["beta"]))
+        log.info("graph quality Q_before %.4f, Q_after %.4f", attrs["q_before"], attrs["q_after"])
+    io.write_arrays(job.out, {"k_off": k_hat}, attrs)
+
+
+def graph(job: StageJob) -> None:
+    from ...core.metrics import graph_quality
+    from . import graph as g
+
+    cands = job.arrays("cands", ["ids", "sims"])
+    p = job.params
+    attrs = {"builder": p["builder"]}
+    k_hat = None
+    if p["builder"] == "adaptive":
+        k_hat = job.array("k_hat", "k_off")
+        attrs.update({k: v for k, v in io.read_attrs(job.input("k_hat")).items()
+                      if k in ("q_before", "q_after")})
+    adj = g.build(p["builder"], cands["ids"], cands["sims"], k_hat=k_hat, k=p.get("k"),
+                  threshold=p.get("threshold"))
+    attrs.update(graph_quality(adj, job.labels()))
+    io.write_csr(job.out, adj, attrs)
+    log.info("graph: %s", attrs)
+
+
+def gcn_train(job: StageJob) -> None:
+    from . import gcn
+
+    _torch_threads(job.threads)
+    p = job.params
+    labels = job.labels()
+    if labels is None:
+        raise ValueError(f"{job.input('features')}: GCN training needs labels")
+    checkpoint, info = gcn.train_gcn(job.features(), io.read_csr(job.input("graph")), labels,
+                                     p["gcn"], seed=p["seed"], device=p.get("device", "auto"),
+                                     candidates=job.array("cands", "ids"),
+                                     val_neighbours=p["val_neighbours"])
+    gcn.save_checkpoint(job.out, checkpoint)
+    log.info("GCN trained: loss %.4f -> %.4f in %d steps, %.1f s", info["loss_first"],
+             info["loss_last"], info["steps"], info["seconds"])
+
+
+def embed(job: StageJob) -> None:
+    from . import gcn
+
+    _torch_threads(job.threads)
+    device = job.params.get("device", "auto")
+    model = gcn.load_checkpoint(job.input("model"), device=device)
+    emb = gcn.embed(model, job.features(), io.read_csr(job.input("graph")), device=device)
+    # Labels and ids travel with the embedding: a second round (Table 10) trains on it.
+    arrays = {"features": emb}
+    for name in ("labels", "ids"):
+        if io.has_array(job.input("features"), name):
+            arrays[name] = job.array("features", name)
+    io.write_arrays(job.out, arrays, {})
+
+
+def link(job: StageJob) -> None:
+    from .linkage import link as link_embeddings
+
+    p = job.params
+    theta, chosen = p["theta"], {}
+    if theta == "auto":
+        from .gcn import checkpoint_theta
+
+        tolerance = float(p["theta_tolerance"])
+        theta = chosen["theta"] = checkpoint_theta(job.input("model"), tolerance)
+        log.info("θ = %.2f: the largest within %.3f of the best held-out score of the GCN's "
+                 "validation on training identities", theta, tolerance)
+    emb = job.array("embedding", "features")
+    cands = job.array("cands", "ids") if p["neighbours"] == "candidates" else None
+    labels, meta = link_embeddings(emb, theta, p["k"], p["neighbours"], cands,
+                                   threads=job.threads)
+    job.write_clusters(labels, meta, chosen)
+
+
+def graph_cut(job: StageJob) -> None:
+    from .linkage import graph_cut as cut
+
+    labels = cut(io.read_csr(job.input("graph")), job.features(), job.params["threshold"])
+    job.write_clusters(labels, {"threshold": job.params["threshold"]})
+
+
+def knn_embedding(job: StageJob) -> None:
+    from ...core.knn import knn_graph
+
+    ids, sims, meta = knn_graph(job.features(), threads=job.threads, **job.params)
+    io.write_arrays(job.out, {"ids": ids, "sims": sims}, {**meta, "params": job.params})
+
+
+def bundle(job: StageJob) -> None:
+    from .model import Model
+
+    model = Model.from_artifacts(job.params["settings"], job.params["knn"],
+                                 job.input("filter"), job.input("gcn"))
+    model.save(job.out)
+    log.info("Ada-NETS model written to %s (θ %.2f)", job.out, model.theta_)

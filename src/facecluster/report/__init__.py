@@ -1,0 +1,1 @@
+"""Reports over finished results: the summary table (and, later, plots)."""

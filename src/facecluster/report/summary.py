@@ -1,0 +1,83 @@
+"""One table across every dataset and experiment, as TSV and Markdown.
+
+It reads only the attributes every method writes: the metrics, the ``chosen`` values of
+the clusters artifact (a threshold set to ``auto`` shows as ``auto(0.62)``), and the
+graph quality of an artifact the method names (``snr``, ``q_before``, ``q_after``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..core import io
+
+# (column, metrics key, format); percentages as the papers print them.
+COLUMNS = [
+    ("F_P", "pairwise_f", "pct"),
+    ("P_P", "pairwise_precision", "pct"),
+    ("R_P", "pairwise_recall", "pct"),
+    ("F_B", "bcubed_f", "pct"),
+    ("P_B", "bcubed_precision", "pct"),
+    ("R_B", "bcubed_recall", "pct"),
+    ("NMI", "nmi", "pct"),
+    ("clusters", "n_clusters", "int"),
+    ("singletons", "n_singletons", "int"),
+    ("classes", "n_true_classes", "int"),
+    ("N", "n_items", "int"),
+]
+# Quality of the graph a method built (Ada-NETS §4.1), when it built one.
+GRAPH_COLUMNS = [("SNR", "snr", "float"), ("Q_before", "q_before", "float"),
+                 ("Q_after", "q_after", "float")]
+
+
+def summary_rows(entries: list[dict]) -> list[dict]:
+    """Read each entry's metrics JSON; one row per (dataset, experiment)."""
+    rows = []
+    for entry in entries:
+        scores = io.read_json(entry["metrics"])
+        params = dict(entry.get("summary", {}))
+        chosen = io.read_attrs(Path(entry["metrics"]).with_name("clusters.h5")).get("chosen", {})
+        for key, value in chosen.items():  # show the value chosen on training data
+            params[key] = f"{params.get(key, 'auto')}({value:.2f})"
+        row = {"dataset": entry["dataset"], "experiment": entry["experiment"],
+               "method": entry["method"],
+               "params": " ".join(f"{k}={v}" for k, v in params.items())}
+        for column, key, _ in COLUMNS:
+            row[column] = scores.get(key)
+        quality = io.read_attrs(entry["quality"]) if entry.get("quality") else {}
+        for column, key, _ in GRAPH_COLUMNS:
+            row[column] = quality.get(key)
+        rows.append(row)
+    return rows
+
+
+def _cell(value, kind: str) -> str:
+    if value is None:
+        return "-"
+    if kind == "pct":
+        return f"{100.0 * value:.2f}"
+    if kind == "float":
+        return f"{value:.4g}"
+    return str(int(value))
+
+
+def format_table(rows: list[dict]) -> tuple[str, str]:
+    """(TSV text, Markdown text) of the rows."""
+    columns = COLUMNS + GRAPH_COLUMNS
+    head = ["dataset", "experiment", "method", "params"] + [c for c, _, _ in columns]
+    body = [[r["dataset"], r["experiment"], r["method"], r["params"]]
+            + [_cell(r.get(c), kind) for c, _, kind in columns] for r in rows]
+    tsv = "\n".join("\t".join(line) for line in [head] + body) + "\n"
+    md_lines = ["| " + " | ".join(head) + " |",
+                "|" + "|".join("---" if i < 4 else "---:" for i in range(len(head))) + "|"]
+    md_lines += ["| " + " | ".join(line) + " |" for line in body]
+    return tsv, "\n".join(md_lines) + "\n"
+
+
+def write_summary(rows: list[dict], tsv_path: str | Path, md_path: str | Path) -> str:
+    """Write both tables atomically; return the Markdown one."""
+    tsv, md = format_table(rows)
+    for path, text in ((tsv_path, tsv), (md_path, md)):
+        with io.atomic_path(path) as tmp:
+            Path(tmp).write_text(text)
+    return md

@@ -1,0 +1,71 @@
+"""The house for many methods: the core and the command line name no method, the import
+graph has no cycle, and every rule is defined once."""
+
+import io
+import re
+import tokenize
+from pathlib import Path
+
+import pytest
+
+from facecluster import registry
+
+from helpers import REPO
+
+SRC = REPO / "src" / "facecluster"
+
+
+def code_tokens(path: Path) -> list[str]:
+    """Names and string literals of a module's code: comments and docstrings left out."""
+    out, previous = [], tokenize.NEWLINE
+    for tok in tokenize.generate_tokens(io.StringIO(path.read_text()).readline):
+        if tok.type == tokenize.NAME:
+            out.append(tok.string)
+        elif tok.type == tokenize.STRING and previous not in (tokenize.NEWLINE, tokenize.INDENT,
+                                                              tokenize.DEDENT, tokenize.NL):
+            out.append(tok.string)  # a string that is not a statement of its own (docstring)
+        if tok.type not in (tokenize.COMMENT, tokenize.NL):
+            previous = tok.type
+    return out
+
+
+def test_the_core_and_the_command_line_name_no_method():
+    names = [name for name in registry.names()]
+    assert {"adanets", "knn_threshold"} <= set(names)
+    for path in sorted((SRC / "core").glob("*.py")) + [SRC / "cli.py",
+                                                        *sorted((SRC / "report").glob("*.py"))]:
+        tokens = code_tokens(path)
+        for name in names:
+            hits = [t for t in tokens if re.search(rf"\b{name}\b", t)]
+            assert not hits, f"{path.relative_to(REPO)} names the method {name}: {hits[:3]}"
+
+
+def test_the_import_graph_has_no_cycle_and_the_core_imports_no_method():
+    grimp = pytest.importorskip("grimp")
+    graph = grimp.build_graph("facecluster", cache_dir=None, exclude_type_checking_imports=True)
+    assert not graph.chain_exists(importer="facecluster.core", imported="facecluster.methods",
+                                  as_packages=True)
+    imports = {m: graph.find_modules_directly_imported_by(m) for m in graph.modules}
+    state: dict[str, int] = {}
+
+    def visit(module, path):
+        state[module] = 1
+        for other in sorted(imports[module]):
+            assert state.get(other) != 1, "import cycle: " + " -> ".join(path + [module, other])
+            if other not in state:
+                visit(other, path + [module])
+        state[module] = 2
+
+    for module in sorted(imports):
+        if module not in state:
+            visit(module, [])
+
+
+def test_no_rule_is_defined_twice():
+    names = []
+    for path in sorted((REPO / "rules").glob("*.smk")) + [REPO / "Snakefile"]:
+        names += re.findall(r"^rule (\w+):", path.read_text(), flags=re.M)
+    assert names and len(names) == len(set(names)), names
+    stages = [registry.get(m).rule_name(s) for m in registry.names()
+              for s in registry.get(m).stages]
+    assert len(stages) == len(set(stages)) and not set(stages) & set(names)

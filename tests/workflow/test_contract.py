@@ -1,0 +1,92 @@
+"""The method contract end to end: a method added from a test module through the registry
+alone runs through the workflow; a default changed in its code renames its artifacts only;
+and the workflow run twice from scratch writes byte-identical results."""
+
+import csv
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from helpers import REPO, scheduled_rules, snakemake, write_config
+
+pytestmark = pytest.mark.slow
+
+TOY = REPO / "tests" / "methods" / "toy_method.py"
+
+
+def toy_run(workdir: Path, module_dir: Path, *args: str):
+    cfg = write_config(workdir.parent / f"{workdir.name}-toy.yaml", {
+        "method_modules": ["toy_method"],
+        "experiments": {"toy": {"method": "toy"}},
+        "run": {"experiments": ["toy", "knn-threshold"]}})
+    return snakemake(workdir, *args, configs=(cfg,), env={"PYTHONPATH": str(module_dir)})
+
+
+def test_a_method_from_a_test_module_runs_through_the_workflow(tmp_path):
+    """toy_method.py touches no file of the package; the workflow plans its stage, runs it
+    as a rule, scores it and puts it on the summary beside the baseline."""
+    from facecluster.core import io
+
+    modules = tmp_path / "modules"
+    modules.mkdir()
+    shutil.copy(TOY, modules / "toy_method.py")
+    workdir = tmp_path / "run"
+    proc = toy_run(workdir, modules, "all")
+    assert scheduled_rules(proc.stdout + proc.stderr)["toy_cluster"] == 1
+    rows = {r["experiment"]: r for r in csv.DictReader(
+        open(workdir / "results" / "summary.tsv"), delimiter="\t")}
+    assert rows["toy"]["method"] == "toy" and rows["toy"]["params"] == "link_above=0.7"
+    assert 0 < float(rows["toy"]["F_B"]) <= 100 and "knn-threshold" in rows
+    # Its clusters are what its function computes on the shared kNN artifact.
+    sys.path.insert(0, str(modules))
+    try:
+        import toy_method
+    finally:
+        sys.path.remove(str(modules))
+    (clusters,) = (workdir / "results").rglob("toy-*/clusters.h5")
+    knn = io.read_arrays(clusters.parent.parent / "knn.h5")
+    np.testing.assert_array_equal(io.read_array(clusters, "labels"),
+                                  toy_method.nearest_neighbour_clusters(knn["ids"], knn["sims"], 0.7))
+
+    # A default changed in the method's code renames its stage's artifacts, and only those:
+    # the kNN graph and the baseline are kept.
+    (modules / "toy_method.py").write_text(TOY.read_text().replace(
+        "Param(0.7, number(-1, 1)", "Param(0.75, number(-1, 1)"))
+    jobs = scheduled_rules(toy_run(workdir, modules, "all", "-n").stdout)
+    assert jobs == {"toy_cluster": 1, "metrics": 1, "summary": 1, "all": 1}
+
+
+def test_the_command_line_lists_and_runs_a_method_from_a_module(tmp_path, clustered):
+    x, _ = clustered
+    np.save(tmp_path / "faces.npy", x)
+    env = {**os.environ, "PYTHONPATH": str(TOY.parent)}
+    listed = subprocess.run([sys.executable, "-m", "facecluster", "methods", "--method-module",
+                             "toy_method"], capture_output=True, text=True, env=env)
+    assert listed.returncode == 0 and "toy " in listed.stdout and "adanets" in listed.stdout
+    done = subprocess.run([sys.executable, "-m", "facecluster", "cluster", "--features",
+                           str(tmp_path / "faces.npy"), "--method", "toy", "--method-module",
+                           "toy_method", "--param", "link_above=0.9", "--param", 'knn={"k": 5}',
+                           "--out", str(tmp_path / "c.tsv")],
+                          capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    table = (tmp_path / "c.tsv").read_text().splitlines()
+    assert table[0] == "index\tcluster" and len(table) == len(x) + 1
+
+
+def test_two_runs_from_scratch_write_byte_identical_results(tiny_reference, tmp_path):
+    """The whole tiny workflow twice, in two fresh directories: every cluster file, cluster
+    table and metrics file, and the summary, are the same bytes."""
+    second = tmp_path / "again"
+    snakemake(second, "all")
+    names = ("clusters.h5", "clusters.tsv", "metrics.json")
+    first = sorted(p.relative_to(tiny_reference) for name in names
+                   for p in (tiny_reference / "results").rglob(name))
+    assert len(first) == 9 and first == sorted(p.relative_to(second) for name in names
+                                               for p in (second / "results").rglob(name))
+    for path in first + [Path("results/summary.tsv")]:
+        assert (tiny_reference / path).read_bytes() == (second / path).read_bytes(), path
