@@ -20,9 +20,11 @@ except ValueError as err:
 # scores, moved by up to 2 points between machines.  `kernels: avx2` (the default) makes
 # every library use its AVX2 kernels, which every x86-64 machine of the last decade has;
 # `native` lets each pick the fastest for the CPU (README, Reproducibility).
+# MKL's STRICT mode and a fixed MKL thread count also make its results independent of
+# memory alignment and machine load.
 KERNEL_PINS = {
-    "ATEN_CPU_CAPABILITY": "avx2", "MKL_CBWR": "AVX2", "ONEDNN_MAX_CPU_ISA": "AVX2",
-    "OPENBLAS_CORETYPE": "Haswell", "FAISS_SIMD_LEVEL": "AVX2",
+    "ATEN_CPU_CAPABILITY": "avx2", "MKL_CBWR": "AVX2,STRICT", "MKL_DYNAMIC": "FALSE",
+    "ONEDNN_MAX_CPU_ISA": "AVX2", "OPENBLAS_CORETYPE": "Haswell", "FAISS_SIMD_LEVEL": "AVX2",
 }
 PINS = (" ".join(f"{k}={v}" for k, v in KERNEL_PINS.items()) + " "
         if config.get("kernels", "avx2") == "avx2" and platform.machine() in ("x86_64", "AMD64")

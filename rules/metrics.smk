@@ -28,7 +28,8 @@ rule summary:
     params:
         entries=as_json([
             {"dataset": r.dataset, "experiment": r.experiment, "method": r.method,
-             "summary": r.summary, "metrics": r.metrics, "quality": r.quality}
+             "summary": r.summary, "metrics": r.metrics, "quality": r.quality,
+             "sweep": r.sweep, "swept": r.swept}
             for r in PLAN.outcomes
         ]),
     log:

@@ -212,10 +212,11 @@ def cmd_metrics(args) -> None:
 
 
 def cmd_summary(args) -> None:
-    from .report.summary import summary_rows, write_summary
+    from .report.summary import seed_rows, summary_rows, write_summary
 
-    rows = summary_rows(json.loads(args.entries))
-    print(write_summary(rows, args.tsv, args.md))
+    entries = json.loads(args.entries)
+    rows = summary_rows(entries)
+    print(write_summary(rows, args.tsv, args.md, seed_rows(entries, rows)))
 
 
 # ---------------------------------------------------------------- the parser

@@ -112,6 +112,8 @@ class Result:
     metrics: str
     quality: str | None = None
     model: str | None = None
+    sweep: str | None = None     # the sweep this experiment is a variant of, if any
+    swept: dict = field(default_factory=dict)  # the values the sweep set (e.g. {"seed": 1})
 
 
 @dataclass
@@ -262,21 +264,22 @@ def _set_dotted(target: dict, key: str, value) -> None:
     target[last] = value
 
 
-def expand_sweeps(experiments: dict) -> tuple[dict, dict[str, list[str]]]:
+def expand_sweeps(experiments: dict) -> tuple[dict, dict[str, list[str]], dict[str, dict]]:
     """Experiments with their ``sweep:`` expanded: one variant per combination.
 
     ``sweep: {beta: [0.5, 1], gcn.lr: [0.1, 0.01]}`` in experiment ``s`` gives the
     variants ``s.beta-0.5.gcn.lr-0.1`` … ``s.beta-1.gcn.lr-0.01``, each the
     experiment with those keys set (dotted keys reach into sections).  Variants are
     ordinary experiments: the plan shares every artifact they agree on.  Returns
-    (experiments by name, sweep name -> its variant names).
+    (experiments by name, sweep name -> its variant names, variant -> the values it set).
     """
     expanded: dict[str, dict] = {}
     groups: dict[str, list[str]] = {}
+    swept: dict[str, dict] = {}
     for name, exp in experiments.items():
         sweep = exp.get("sweep")
         if not sweep:
-            expanded[name] = exp
+            expanded[name] = {key: value for key, value in exp.items() if key != "sweep"}
             continue
         base = {key: value for key, value in exp.items() if key != "sweep"}
         keys = list(sweep)
@@ -291,7 +294,8 @@ def expand_sweeps(experiments: dict) -> tuple[dict, dict[str, list[str]]]:
                                   f"defined elsewhere")
             expanded[vname] = variant
             groups[name].append(vname)
-    return expanded, groups
+            swept[vname] = dict(zip(keys, values))
+    return expanded, groups, swept
 
 
 def check_inputs(config: dict) -> None:
@@ -338,7 +342,8 @@ def make_plan(config: dict) -> Plan:
         raise ConfigError(f"method_modules: {err}") from None
     run = config.get("run") or {}
     datasets = _check_names("datasets", run.get("datasets"), config["datasets"])
-    all_experiments, sweeps = expand_sweeps(config["experiments"])
+    all_experiments, sweeps, swept = expand_sweeps(config["experiments"])
+    sweep_of = {variant: name for name, variants in sweeps.items() for variant in variants}
     experiments = _check_names("experiments", run.get("experiments"), all_experiments, sweeps)
     plan = Plan(results=str(config.get("results", "results")).rstrip("/"),
                 method_modules=modules)
@@ -360,5 +365,6 @@ def make_plan(config: dict) -> Plan:
             leaf = outcome.clusters[: -len("/clusters.h5")]
             plan.outcomes.append(Result(ds, name, method.name, outcome.summary,
                                         outcome.clusters, f"{leaf}/metrics.json",
-                                        outcome.quality, outcome.model))
+                                        outcome.quality, outcome.model, sweep_of.get(name),
+                                        swept.get(name, {})))
     return plan

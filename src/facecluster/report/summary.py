@@ -1,4 +1,5 @@
-"""One table across every dataset and experiment, as TSV and Markdown.
+"""One table across every dataset and experiment, as TSV and Markdown; and where a sweep
+ran an experiment with several seeds, the mean ± sd of its scores over them.
 
 It reads only the attributes every method writes: the metrics, the ``chosen`` values of
 the clusters artifact (a threshold set to ``auto`` shows as ``auto(0.62)``), and the
@@ -7,6 +8,8 @@ graph quality of an artifact the method names (``snr``, ``q_before``, ``q_after`
 
 from __future__ import annotations
 
+import json
+import statistics
 from pathlib import Path
 
 from ..core import io
@@ -74,9 +77,64 @@ def format_table(rows: list[dict]) -> tuple[str, str]:
     return tsv, "\n".join(md_lines) + "\n"
 
 
-def write_summary(rows: list[dict], tsv_path: str | Path, md_path: str | Path) -> str:
-    """Write both tables atomically; return the Markdown one."""
+# The columns averaged over seeds.
+SEED_COLUMNS = [("F_P", "pct"), ("F_B", "pct"), ("NMI", "pct"), ("clusters", "int")]
+
+
+def seed_rows(entries: list[dict], rows: list[dict]) -> list[dict]:
+    """Mean ± sd (sample, n − 1) of the scores of the variants of a sweep that differ only
+    in ``seed``: one row per (dataset, sweep, the other swept values), for two seeds or more.
+    Each entry's ``sweep`` and ``swept`` (the values its variant set) say which go together.
+    """
+    groups: dict[tuple, list[dict]] = {}
+    for entry, row in zip(entries, rows):
+        swept = dict(entry.get("swept") or {})
+        if "seed" not in swept:
+            continue
+        seed = swept.pop("seed")
+        key = (entry["dataset"], entry["sweep"], json.dumps(swept, sort_keys=True))
+        groups.setdefault(key, []).append((seed, row))
+    out = []
+    for (dataset, sweep, rest), members in groups.items():
+        if len(members) < 2:
+            continue
+        name = sweep + "".join(f".{k}-{v}" for k, v in json.loads(rest).items())
+        agg = {"dataset": dataset, "experiment": name, "method": members[0][1]["method"],
+               "seeds": ",".join(str(seed) for seed, _ in members)}
+        for column, _ in SEED_COLUMNS:
+            values = [row[column] for _, row in members if row.get(column) is not None]
+            agg[column] = ((statistics.mean(values), statistics.stdev(values))
+                           if len(values) >= 2 else None)
+        out.append(agg)
+    return out
+
+
+def format_seed_table(rows: list[dict]) -> str:
+    """Markdown: mean ± sd over seeds."""
+    head = ["dataset", "experiment", "method", "seeds"] + [c for c, _ in SEED_COLUMNS]
+    lines = ["| " + " | ".join(head) + " |",
+             "|" + "|".join("---" if i < 4 else "---:" for i in range(len(head))) + "|"]
+    for r in rows:
+        cells = [r["dataset"], r["experiment"], r["method"], r["seeds"]]
+        for column, kind in SEED_COLUMNS:
+            if r[column] is None:
+                cells.append("-")
+            elif kind == "pct":
+                cells.append(f"{100 * r[column][0]:.2f} ± {100 * r[column][1]:.2f}")
+            else:
+                cells.append(f"{r[column][0]:.0f} ± {r[column][1]:.0f}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_summary(rows: list[dict], tsv_path: str | Path, md_path: str | Path,
+                  seeds: list[dict] | None = None) -> str:
+    """Write both tables atomically (the Markdown one with the mean ± sd over seeds below
+    it, when there are seeds); return the Markdown text."""
     tsv, md = format_table(rows)
+    if seeds:
+        md += "\nMean ± sd over seeds (a difference smaller than the sd is not a result):\n\n" \
+            + format_seed_table(seeds)
     for path, text in ((tsv_path, tsv), (md_path, md)):
         with io.atomic_path(path) as tmp:
             Path(tmp).write_text(text)
