@@ -115,6 +115,34 @@ def cmd_knn_gather(args) -> None:
     io.write_arrays(args.out, {"ids": ids, "sims": sims}, {**meta, "params": params})
 
 
+def cmd_refine(args) -> None:
+    """A feature refiner over a part's features and kNN graph; with labels, the
+    verification ROC of the features before and after."""
+    from .core.verification import roc
+
+    spec = json.loads(args.params)
+    refiner = registry.get_refiner(spec.pop("method"))
+    settings = refiner.params.resolve(spec, where=refiner.name)
+    features = io.read_array(args.features, "features")
+    knn = io.read_arrays(args.knn, ["ids", "sims"])
+    refined = refiner.run(features, knn["ids"], knn["sims"], settings)
+    if refined.shape != features.shape:
+        raise ValueError(f"{refiner.name} returned {refined.shape} features for {features.shape}")
+    arrays = {"features": refined.astype(np.float32)}
+    for name in ("labels", "ids"):  # labels and ids travel with the features
+        if io.has_array(args.features, name):
+            arrays[name] = io.read_array(args.features, name)
+    labels = arrays.get("labels")
+    verification = {"refiner": refiner.name, "settings": settings, "labels": labels is not None}
+    if labels is not None:
+        verification.update(before=roc(features, labels), after=roc(refined, labels))
+        for when in ("before", "after"):
+            log.info("verification %s %s: %s", when, refiner.name, ", ".join(
+                f"TPR {p['tpr']:.4f} at FAR {p['far']:g}" for p in verification[when]["points"]))
+    io.write_arrays(args.out, arrays, {"refiner": refiner.name, "settings": settings})
+    io.write_json(args.verification, verification)
+
+
 # ---------------------------------------------------------------- any method's stage
 def cmd_stage(args) -> None:
     from .core.contract import StageJob
@@ -197,26 +225,30 @@ def cmd_params(args) -> None:
 
 # ---------------------------------------------------------------- metrics and summary
 def cmd_metrics(args) -> None:
-    from .core.metrics import cluster_stats, evaluate
+    from .core.metrics import cluster_stats, evaluate, hard_cluster_scores
 
     pred = io.read_array(args.clusters, "labels")
     truth = io.labels_of(args.features)
     if truth is not None:
         scores = evaluate(truth, pred)
+        scores["hard_clusters"] = hard_cluster_scores(
+            truth, pred, io.read_array(args.features, "features"))
     else:
         log.info("no ground-truth labels: cluster statistics only")
         scores = cluster_stats(pred)
     scores["clusters"] = args.clusters
     io.write_json(args.out, scores)
-    log.info("metrics: %s", {k: v for k, v in scores.items() if k != "clusters"})
+    log.info("metrics: %s", {k: v for k, v in scores.items()
+                             if k not in ("clusters", "hard_clusters")})
 
 
 def cmd_summary(args) -> None:
-    from .report.summary import seed_rows, summary_rows, write_summary
+    from .report.summary import hard_cluster_table, seed_rows, summary_rows, write_summary
 
     entries = json.loads(args.entries)
     rows = summary_rows(entries)
-    print(write_summary(rows, args.tsv, args.md, seed_rows(entries, rows)))
+    print(write_summary(rows, args.tsv, args.md, seed_rows(entries, rows),
+                        hard_cluster_table(entries)))
 
 
 # ---------------------------------------------------------------- the parser
@@ -266,6 +298,13 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--shard", action="append", required=True, help="a shard artifact (repeat)")
     sp.add_argument("--params", required=True, help="kNN parameters as JSON")
     sp.add_argument("--out", required=True)
+
+    sp = add("refine", cmd_refine, "refine a part's features (refine: {method: ...})")
+    sp.add_argument("--features", required=True)
+    sp.add_argument("--knn", required=True, help="the features' kNN artifact")
+    sp.add_argument("--params", required=True, help="the refiner and its settings, as JSON")
+    sp.add_argument("--out", required=True, help="refined features artifact (.zarr)")
+    sp.add_argument("--verification", required=True, help="verification ROC (.json)")
 
     sp = add("stage", cmd_stage, "run one stage of a method (what its workflow rule runs)")
     sp.add_argument("method", help="the method (facecluster methods lists them)")
@@ -342,8 +381,14 @@ def main(argv: list[str] | None = None) -> int:
     log.info("facecluster %s: %s", args.command, " ".join(sys.argv[1:] if argv is None else argv))
     try:
         args.func(args)
-    except (ValueError, FileNotFoundError, KeyError, ImportError) as err:
-        log.error("%s", err.args[0] if isinstance(err, KeyError) else err)
+    except registry.UnknownMethodError as err:
+        log.error("%s", err)
+        return 2
+    except KeyError as err:
+        log.error("%s: a required setting is missing: %s", args.command, err)
+        return 2
+    except (ValueError, FileNotFoundError, ImportError) as err:
+        log.error("%s", err)
         return 2
     wall = time.perf_counter() - start
     benchmark = args.benchmark

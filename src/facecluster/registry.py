@@ -15,10 +15,17 @@ import json
 import pkgutil
 from pathlib import Path
 
-from .core.contract import MODEL_FORMAT, ClusterModel, Method
+from .core.contract import MODEL_FORMAT, ClusterModel, Method, Refiner
 from .core.progress import log
 
 _EXTERNAL: dict[str, Method] = {}
+
+
+class UnknownMethodError(KeyError):
+    """No method of that name; the message lists the known ones."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 # The method `facecluster cluster` and `facecluster.cluster` use when none is named: one
 # that needs no labels.
@@ -46,7 +53,7 @@ def get(name: str) -> Method:
             raise TypeError(f"facecluster.methods.{name} must define METHOD, a Method named "
                             f"{name!r}")
         return method
-    raise KeyError(f"unknown method {name!r}; known: {', '.join(names())}")
+    raise UnknownMethodError(f"unknown method {name!r}; known: {', '.join(names())}")
 
 
 def register(method: Method) -> Method:
@@ -87,3 +94,22 @@ def load_model(path: str | Path) -> ClusterModel:
     model.fitted = True
     log.info("loaded a %s model from %s", method.name, path)
     return model
+
+
+def refiner_names() -> list[str]:
+    """Every feature refiner's name (modules under ``facecluster.refiners``)."""
+    package = importlib.import_module(f"{__package__}.refiners")
+    return sorted(m.name for m in pkgutil.iter_modules(package.__path__)
+                  if not m.name.startswith("_"))
+
+
+def get_refiner(name: str) -> Refiner:
+    """The feature refiner called ``name``; UnknownMethodError listing the known ones."""
+    if name not in refiner_names():
+        raise UnknownMethodError(f"unknown refiner {name!r}; known: {', '.join(refiner_names())}")
+    refiner = getattr(importlib.import_module(f"{__package__}.refiners.{name}"), "REFINER", None)
+    if not isinstance(refiner, Refiner) or refiner.name != name:
+        raise TypeError(f"facecluster.refiners.{name} must define REFINER, a Refiner named "
+                        f"{name!r}")
+    return refiner
+

@@ -236,3 +236,35 @@ def test_large_input_stays_sparse():
     out = metrics.evaluate(true, pred * 7 - 10**15)
     assert out["n_items"] == 1_000_000
     assert 0.8 < out["bcubed_f"] < 1.0 and 0.8 < out["pairwise_f"] < 1.0
+
+
+def test_hard_cluster_bins_by_hand():
+    """Five identities of sizes 1, 2, 3, 4, 5: one per bin, smallest first.  The size-3
+    identity is split 2 + 1 and the size-5 one merged with the size-1 identity."""
+    true = np.array([0] + [1] * 2 + [2] * 3 + [3] * 4 + [4] * 5)
+    pred = np.array([9] + [1] * 2 + [2, 2, 7] + [3] * 4 + [9] * 5)
+    bins = metrics.hard_cluster_scores(true, pred)["size"]
+    assert [b["bin"] for b in bins] == ["sz-1", "sz-2", "sz-3", "sz-4", "sz-5"]
+    assert [b["n_items"] for b in bins] == [1, 2, 3, 4, 5]
+    # sz-3 (identity 2 alone): pairs 2·1 found of 3·2: P 1, R 1/3, F 0.5.
+    assert bins[2]["pairwise_precision"] == 1.0 and bins[2]["pairwise_f"] == pytest.approx(0.5)
+    # Scored on its own items, the merged identity 4 (sz-5) is one cluster: perfect.
+    assert bins[4]["pairwise_f"] == 1.0 and bins[4]["bcubed_f"] == 1.0
+    # sz-1 is a singleton identity, alone in its bin: nothing to find, nothing wrong.
+    assert bins[0]["pairwise_f"] == 1.0
+
+
+def test_sparsity_is_one_minus_the_mean_pairwise_cosine():
+    a = np.array([1.0, 0.0])
+    b = np.array([np.sqrt(0.5), np.sqrt(0.5)])
+    c = np.array([0.0, 1.0])
+    x = np.array([a, b, c, a, a, c])
+    true = np.array([0, 0, 0, 1, 1, 2])
+    classes, sparsity = metrics.class_sparsity(true, x)
+    # Class 0: cosines ab 0.707, ac 0, bc 0.707 -> mean 0.471; class 1: two equal rows -> 0.
+    np.testing.assert_allclose(sparsity, [1 - np.sqrt(0.5) * 2 / 3, 0.0, 0.0], atol=1e-12)
+    bins = metrics.hard_cluster_scores(true, np.array([0, 0, 1, 2, 2, 3]), x, n_bins=3)
+    assert [b["bin"] for b in bins["sparsity"]] == ["sp-1", "sp-2", "sp-3"]
+    assert bins["sparsity"][0]["n_items"] == 3, "the sparsest identity first"
+    with pytest.raises(ValueError, match="do not match"):
+        metrics.class_sparsity(true, x[:4])

@@ -23,7 +23,7 @@ def test_every_stage_folder_ends_with_a_hash_of_what_it_depends_on():
     plan = make_plan(config(t={"method": "knn_threshold", "threshold": 0.5}))
     (path,) = stage_paths(plan, "knn_threshold", "cluster")
     folder = Path(path).parent.name
-    assert folder.startswith("threshold-0.5-") and len(folder) == len("threshold-0.5-") + 8
+    assert folder.startswith("knn_threshold-0.5-") and len(folder) == len("knn_threshold-0.5-") + 8
     assert Path(path).parent.parent.name.startswith("knn-k80-")
     job = plan.job(path)
     assert job.inputs["knn"] == str(Path(path).parent.parent / "knn.h5")
@@ -84,7 +84,7 @@ def test_dotted_sweep_keys_reach_into_sections_and_run_selects_a_sweep():
     assert all(j.params["gcn"]["hidden"] == 64 for j in trains), "the rest of the section stays"
     cfg["run"] = {"experiments": ["t.threshold-0.6"]}
     (outcome,) = make_plan(cfg).outcomes
-    assert Path(outcome.clusters).parent.name.startswith("threshold-0.6-")
+    assert Path(outcome.clusters).parent.name.startswith("knn_threshold-0.6-")
 
 
 def test_ingest_spec_keeps_the_training_subsample_off_the_test_part():
@@ -142,13 +142,14 @@ def test_a_new_stage_version_renames_its_artifacts():
 
     cfg = config(t={"method": "knn_threshold", "threshold": "auto"})
     before = _paths_by_stage(make_plan(cfg))
+    original = knn_threshold.METHOD.stages
     bumped = tuple(replace(s, version=s.version + 1) if s.name == "calibrate" else s
-                   for s in knn_threshold.STAGES)
+                   for s in original)
     object.__setattr__(knn_threshold.METHOD, "stages", bumped)  # a frozen dataclass
     try:
         after = _paths_by_stage(make_plan(cfg))
     finally:
-        object.__setattr__(knn_threshold.METHOD, "stages", knn_threshold.STAGES)
+        object.__setattr__(knn_threshold.METHOD, "stages", original)
     assert before["knn_threshold", "calibrate"] != after["knn_threshold", "calibrate"]
     assert before["knn_threshold", "cluster"] != after["knn_threshold", "cluster"], \
         "a descendant moves with it"

@@ -26,13 +26,13 @@ def test_the_cluster_stage_applies_the_calibrated_tolerance(tmp_path):
     io.write_arrays(tmp_path / "test.zarr", {"features": np.eye(4, dtype=np.float32)})
     common = ["--threads", "1", "--in", f"knn={tmp_path / 'knn.h5'}"]
     assert cli.main(["stage", "knn_threshold", "calibrate", *common,
-                     "--in", f"features={tmp_path / 'train.zarr'}",
+                     "--in", f"features={tmp_path / 'train.zarr'}", "--params", '{"settings": {}}',
                      "--out", str(tmp_path / "calibration.json")]) == 0
     calibration = io.read_json(tmp_path / "calibration.json")
     assert calibration["threshold"] == pytest.approx(0.51)  # the first τ above the 0.5 edges
     for tolerance, expected in ((0, 0.51), (0.01, 0.9)):
         out = tmp_path / f"clusters-{tolerance}.h5"
-        params = {"threshold": "auto", "threshold_tolerance": tolerance}
+        params = {"value": "auto", "tolerance": tolerance, "settings": {}}
         assert cli.main(["stage", "knn_threshold", "cluster", *common,
                          "--in", f"features={tmp_path / 'test.zarr'}",
                          "--in", f"calibration={tmp_path / 'calibration.json'}",
@@ -61,10 +61,10 @@ def test_auto_learns_tau_on_labeled_faces_and_saves_it(clustered, tmp_path):
     from facecluster.core.selection import list_threshold_scores, plateau_top
 
     expected = plateau_top(list_threshold_scores(ids, sims, labels[:150]), tolerance=0.01)
-    assert model.threshold_ == expected["threshold"]
+    assert model.chosen_ == {"threshold": expected["threshold"]}
     model.save(tmp_path / "model")
     again = facecluster.load_model(tmp_path / "model")
-    assert again.threshold_ == model.threshold_
+    assert again.chosen_ == model.chosen_
     np.testing.assert_array_equal(again.predict(x[150:]), model.predict(x[150:]))
 
 

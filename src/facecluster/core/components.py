@@ -40,16 +40,22 @@ def renumber(labels: np.ndarray) -> np.ndarray:
     return rank[inverse.ravel()].astype(np.int32)
 
 
-def threshold_edges(ids: np.ndarray, sims: np.ndarray, threshold: float, strict: bool = False
-                    ) -> tuple[np.ndarray, np.ndarray]:
-    """Edges (i, j) for every neighbour j ≠ i of i with similarity ≥ ``threshold``
-    (> with ``strict``); ``ids`` (N, k) int with −1 padding, ``sims`` (N, k) float."""
+def threshold_links(ids: np.ndarray, sims: np.ndarray, threshold: float, strict: bool = False
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Links (i, j, similarity) for every neighbour j ≠ i of i with similarity ≥
+    ``threshold`` (> with ``strict``); ``ids`` (N, k) int with −1 padding, ``sims`` (N, k)."""
     n, k = ids.shape
     if strict:  # the smallest float32 above τ is the inclusive threshold
         threshold = float(np.nextafter(np.float32(threshold), np.float32(2)))
-    keep = (sims >= threshold) & (ids >= 0) & (ids != np.arange(n)[:, None])
-    rows = np.repeat(np.arange(n, dtype=np.int64), k)[keep.ravel()]
-    cols = ids.ravel()[keep.ravel()].astype(np.int64)
+    keep = ((sims >= threshold) & (ids >= 0) & (ids != np.arange(n)[:, None])).ravel()
+    rows = np.repeat(np.arange(n, dtype=np.int64), k)[keep]
+    return rows, ids.ravel()[keep].astype(np.int64), sims.ravel()[keep]
+
+
+def threshold_edges(ids: np.ndarray, sims: np.ndarray, threshold: float, strict: bool = False
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """The (i, j) of ``threshold_links``."""
+    rows, cols, _ = threshold_links(ids, sims, threshold, strict)
     return rows, cols
 
 
@@ -59,3 +65,11 @@ def link_threshold(ids: np.ndarray, sims: np.ndarray, threshold: float,
     ``strict``): cluster labels int32 (N,)."""
     rows, cols = threshold_edges(ids, sims, threshold, strict)
     return components_from_edges(ids.shape[0], rows, cols)
+
+
+def noise_to_singletons(labels: np.ndarray) -> np.ndarray:
+    """Labels with every −1 (noise) given a cluster of its own, renumbered."""
+    labels = np.asarray(labels, dtype=np.int64).copy()
+    noise = labels < 0
+    labels[noise] = labels.max(initial=-1) + 1 + np.arange(int(noise.sum()))
+    return renumber(labels)

@@ -261,3 +261,18 @@ class Method:
     def rule_name(self, stage: Stage | str) -> str:
         """The workflow's rule for ``stage``: ``{method}_{stage}``."""
         return f"{self.name}_{stage if isinstance(stage, str) else stage.name}"
+
+
+@dataclass(frozen=True)
+class Refiner:
+    """A feature refiner (``facecluster.refiners``): ``run(features, ids, sims, settings)``
+    turns a part's unit features (N, D) and their kNN lists (N, k) into refined unit
+    features (N, D); the workflow then builds the refined features' own kNN graph, and any
+    method clusters them (``refine: {method: NAME, ...}``)."""
+
+    name: str
+    doc: str
+    params: Params
+    run: Callable[..., np.ndarray]
+    version: int = 1
+

@@ -213,3 +213,71 @@ def graph_quality(adj: sp.csr_matrix, labels: np.ndarray | None) -> dict:
         out.update(correct_edges=correct, noise_edges=noise,
                    snr=correct / noise if noise else None)
     return out
+
+
+# ------------------------------------------------------------------ hard clusters
+HARD_BINS = 5
+
+
+def _bins(order: np.ndarray, n_bins: int) -> list[np.ndarray]:
+    """Split class indices ``order`` into ``n_bins`` runs of equal counts (bounds i·C//n)."""
+    c = order.size
+    return [order[i * c // n_bins:(i + 1) * c // n_bins] for i in range(n_bins)]
+
+
+def class_sparsity(labels_true, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(class values, sparsity) of every ground-truth class: 1 − the mean pairwise cosine of
+    its members, from (‖Σx‖² − |C|)/(|C|(|C|−1)) for unit rows; a singleton has sparsity 0.
+
+    ``features`` (N, D) are unit rows; sums are taken with a sparse product, no pair loop.
+    """
+    true = _as_labels(labels_true, "labels_true")
+    features = np.asarray(features, dtype=np.float64)
+    if features.ndim != 2 or features.shape[0] != true.shape[0]:
+        raise ValueError(f"features {features.shape} do not match {true.shape[0]} labels")
+    classes, inverse, sizes = np.unique(true, return_inverse=True, return_counts=True)
+    member = sp.csr_matrix((np.ones(true.size), (inverse.ravel(), np.arange(true.size))),
+                           shape=(classes.size, true.size))
+    sums = member @ features
+    sq = np.einsum("ij,ij->i", sums, sums)
+    pairs = sizes.astype(np.float64) * (sizes - 1)
+    mean_cos = np.divide(sq - sizes, pairs, out=np.ones(classes.size), where=pairs > 0)
+    return classes, np.where(sizes > 1, 1.0 - mean_cos, 0.0)
+
+
+def hard_cluster_scores(labels_true, labels_pred, features: np.ndarray | None = None,
+                        n_bins: int = HARD_BINS) -> dict:
+    """Pairwise and BCubed P/R/F on each fifth of the ground-truth identities (the hard-
+    cluster bins of the ECCV 2022 hard-clusters paper's code, METHODS.md "Metrics").
+
+    ``size``: identities ordered by size, smallest first (``sz-1`` … ``sz-5``);
+    ``sparsity`` (needs ``features``, unit rows (N, D)): ordered by sparsity, most sparse
+    first (``sp-1`` … ``sp-5``).  Each bin is scored on the items of its identities only,
+    the predicted labels unchanged.  Returns ``{"size": [bin, …], "sparsity": [bin, …]}``,
+    each bin a dict with ``bin``, ``n_identities``, ``n_items`` and the six scores; a bin
+    without identities (fewer identities than bins) has ``n_items`` 0 and no scores.
+    """
+    true, pred = _check_pair(labels_true, labels_pred)
+    classes, inverse, sizes = np.unique(true, return_inverse=True, return_counts=True)
+    inverse = inverse.ravel()
+    orders = {"size": np.argsort(sizes, kind="stable")}
+    if features is not None:
+        _, sparsity = class_sparsity(true, features)
+        orders["sparsity"] = np.argsort(-sparsity, kind="stable")
+    out = {}
+    for kind, order in orders.items():
+        prefix = "sz" if kind == "size" else "sp"
+        rows = []
+        for i, members in enumerate(_bins(order, n_bins)):
+            entry = {"bin": f"{prefix}-{i + 1}", "n_identities": int(members.size)}
+            keep = np.isin(inverse, members)
+            entry["n_items"] = int(keep.sum())
+            if entry["n_items"]:
+                counts = _Counts(_contingency(true[keep], pred[keep]))
+                p, r, f = _pairwise(counts)
+                bp, br, bf = _bcubed(counts)
+                entry.update(pairwise_precision=p, pairwise_recall=r, pairwise_f=f,
+                             bcubed_precision=bp, bcubed_recall=br, bcubed_f=bf)
+            rows.append(entry)
+        out[kind] = rows
+    return out

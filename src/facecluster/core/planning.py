@@ -120,6 +120,7 @@ class Result:
 class Plan:
     results: str
     knn: dict[str, dict] = field(default_factory=dict)     # tag -> kNN parameters
+    refined: dict[str, dict] = field(default_factory=dict)  # refined features -> refiner spec
     outcomes: list[Result] = field(default_factory=list)
     jobs: dict[str, Job] = field(default_factory=dict)     # output path -> job
     method_modules: list[str] = field(default_factory=list)  # extra methods to import
@@ -170,13 +171,14 @@ class PlanContext:
     """
 
     def __init__(self, plan: Plan, method, dataset: str, experiment: str, parts: list[str],
-                 knn: dict):
+                 knn: dict, refine: dict | None = None):
         self.plan = plan
         self.method = method
         self.dataset = dataset
         self.experiment = experiment
         self.parts = parts
         self.knn_params = knn
+        self.refine = refine  # {"method": refiner, **its resolved settings}, or None
 
     @property
     def results(self) -> str:
@@ -193,14 +195,34 @@ class PlanContext:
                               f"give it `split:` or `train:`")
         return part
 
-    def features(self, part: str) -> str:
-        return self.plan.features(self.dataset, self._part(part))
+    def _refined_dir(self, part: str) -> str:
+        """The folder of a part's refined features, beside the kNN graph they come from."""
+        from .. import registry
 
-    def knn(self, part: str) -> str:
-        """The kNN artifact of a part (the core's ``knn`` job, shared by every method)."""
+        refiner = registry.get_refiner(self.refine["method"])
+        settings = {k: v for k, v in self.refine.items() if k != "method"}
+        tag = f"refine-{refiner.name}-" + short_hash(
+            {"refiner": refiner.name, "version": refiner.version, "settings": settings})
+        folder = f"{Path(self._knn_of(self.plan.features(self.dataset, part))).parent}/{tag}"
+        self.plan.refined[f"{folder}/features.zarr"] = {"method": refiner.name, **settings}
+        return folder
+
+    def _knn_of(self, features: str) -> str:
         tag = knn_tag(self.knn_params)
         self.plan.knn[tag] = self.knn_params
-        return f"{self.results}/{self.dataset}/{self._part(part)}/{tag}/knn.h5"
+        return f"{Path(features).parent}/{tag}/knn.h5"
+
+    def features(self, part: str) -> str:
+        """The features artifact of a part: ingested, or refined when the experiment says."""
+        self._part(part)
+        if self.refine:
+            return f"{self._refined_dir(part)}/features.zarr"
+        return self.plan.features(self.dataset, part)
+
+    def knn(self, part: str) -> str:
+        """The kNN artifact of a part's features (the core's ``knn`` job, shared by every
+        method)."""
+        return self._knn_of(self.features(part))
 
     def _relative(self, path: str) -> str:
         try:
@@ -313,7 +335,26 @@ def check_inputs(config: dict) -> None:
 
 
 # Keys of an experiment the core reads; the rest are the method's parameters.
-CORE_EXPERIMENT_KEYS = ("method", "knn", "sweep")
+CORE_EXPERIMENT_KEYS = ("method", "knn", "sweep", "refine")
+
+
+def refine_settings(dataset: dict, experiment: dict, where: str) -> dict | None:
+    """The feature refinement of one experiment on one dataset: the experiment's ``refine``
+    (null: none), else the dataset's; resolved against the refiner's parameters."""
+    from .. import registry
+
+    spec = experiment["refine"] if "refine" in experiment else dataset.get("refine")
+    if not spec:
+        return None
+    spec = dict(spec)
+    name = spec.pop("method", None)
+    try:
+        refiner = registry.get_refiner(name)
+        return {"method": refiner.name, **refiner.params.resolve(spec, where=f"{where}.refine")}
+    except KeyError as err:
+        raise ConfigError(f"{where}.refine.method: {err}") from None
+    except ParamError as err:
+        raise ConfigError(str(err)) from None
 
 
 def method_settings(name: str, experiment: dict):
@@ -356,9 +397,13 @@ def make_plan(config: dict) -> Plan:
                 raise ConfigError(f"experiment {name} ({method.name}) with these settings "
                                   f"learns from labeled training data, and dataset {ds} has "
                                   f"no train part: give it `split:` or `train:`")
+            refine = refine_settings(config["datasets"][ds], all_experiments[name],
+                                     f"experiments.{name}")
             ctx = PlanContext(plan, method, ds, name, parts,
-                              knn_params(config, all_experiments[name]))
+                              knn_params(config, all_experiments[name]), refine)
             outcome = method.plan(ctx, settings)
+            if refine:
+                outcome.summary = {**outcome.summary, "refine": refine["method"]}
             if not outcome.clusters.endswith("/clusters.h5"):
                 raise ConfigError(f"method {method.name} planned {outcome.clusters} as its "
                                   f"result; a result is a clusters.h5")

@@ -40,6 +40,7 @@ class Sizing:
 CORE_STAGES: dict[str, Sizing] = {
     "ingest":  Sizing((1000, 3), (10, 0.02)),
     "knn":     Sizing((1000, 6), (10, 0.10), gpu=True),
+    "refine":  Sizing((1000, 8), (10, 0.05)),
     "metrics": Sizing((1000, 2), (10, 0.02)),
     "summary": Sizing((1000, 0), (5, 0.0)),
 }

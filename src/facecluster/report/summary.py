@@ -127,14 +127,39 @@ def format_seed_table(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def hard_cluster_table(entries: list[dict]) -> str:
+    """Markdown: F_P / F_B of every labeled result on each hard-cluster bin (identities by
+    size, smallest first: sz-1…sz-5; by sparsity, sparsest first: sp-1…sp-5), or ''."""
+    rows = []
+    for entry in entries:
+        hard = io.read_json(entry["metrics"]).get("hard_clusters")
+        if not hard:
+            continue
+        bins = [b for kind in ("size", "sparsity") for b in hard.get(kind, [])]
+        rows.append((entry["dataset"], entry["experiment"], bins))
+    if not rows:
+        return ""
+    names = [b["bin"] for b in rows[0][2]]
+    lines = ["| dataset | experiment | " + " | ".join(names) + " |",
+             "|---|---|" + "---:|" * len(names)]
+    for dataset, experiment, bins in rows:
+        cells = [f"{100 * b['pairwise_f']:.1f} / {100 * b['bcubed_f']:.1f}" if b["n_items"]
+                 else "-" for b in bins]
+        lines.append(f"| {dataset} | {experiment} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def write_summary(rows: list[dict], tsv_path: str | Path, md_path: str | Path,
-                  seeds: list[dict] | None = None) -> str:
-    """Write both tables atomically (the Markdown one with the mean ± sd over seeds below
-    it, when there are seeds); return the Markdown text."""
+                  seeds: list[dict] | None = None, hard: str = "") -> str:
+    """Write both tables atomically (the Markdown one with the mean ± sd over seeds and the
+    hard-cluster bins below it, when there are any); return the Markdown text."""
     tsv, md = format_table(rows)
     if seeds:
         md += "\nMean ± sd over seeds (a difference smaller than the sd is not a result):\n\n" \
             + format_seed_table(seeds)
+    if hard:
+        md += ("\nHard clusters, F_P / F_B per fifth of the true identities (sz: by size, "
+               "smallest first; sp: by sparsity, sparsest first):\n\n" + hard)
     for path, text in ((tsv_path, tsv), (md_path, md)):
         with io.atomic_path(path) as tmp:
             Path(tmp).write_text(text)

@@ -23,26 +23,13 @@ nearby memory (584k vertices, k = 80: 142 s -> 107 s on 2 busy cores); the resul
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor
-from typing import Callable
-
 import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import reverse_cuthill_mckee
 
-from ...core.progress import Progress, log
+from ...core.progress import log
+from ...core.sparse import BLOCK_FLOPS, as_counts, map_blocks, rows_to_csr
 
-# Multiply-adds in one row block of a sparse product. An intermediate product holds at most that
-# many entries (about 8 bytes each), so a block needs a few hundred MB at most.
-BLOCK_FLOPS = 1 << 23
-
-
-def _default_threads() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
 
 
 def _check_ids(ids, k: int | None = None) -> tuple[np.ndarray, int]:
@@ -63,61 +50,6 @@ def _check_ids(ids, k: int | None = None) -> tuple[np.ndarray, int]:
     return ids, k
 
 
-def _rows_to_csr(ids: np.ndarray, n_cols: int, dtype=bool) -> sp.csr_matrix:
-    """Boolean membership matrix: row i holds the valid (≥ 0) ids of ``ids[i]``, each once."""
-    n = ids.shape[0]
-    valid = ids >= 0
-    nnz = int(valid.sum())
-    index_dtype = np.int32 if max(nnz, n_cols) < np.iinfo(np.int32).max else np.int64
-    indptr = np.zeros(n + 1, dtype=index_dtype)
-    np.cumsum(valid.sum(axis=1), out=indptr[1:])
-    indices = ids[valid].astype(index_dtype)  # row-major, so row by row
-    m = sp.csr_matrix((np.ones(nnz, dtype=dtype), indices, indptr), shape=(n, n_cols))
-    m.sum_duplicates()  # sorts each row and merges an id listed twice
-    if dtype is not bool:
-        m.data[:] = 1
-    return m
-
-
-def _as_counts(m) -> sp.csr_matrix:
-    """The same pattern with int32 ones, so that sparse products count common members."""
-    m = sp.csr_matrix(m)
-    m.sum_duplicates()
-    return sp.csr_matrix((np.ones(m.nnz, dtype=np.int32), m.indices, m.indptr), shape=m.shape)
-
-
-def _row_blocks(cost: np.ndarray, budget: int) -> list[tuple[int, int]]:
-    """Cut rows 0..N into consecutive blocks of about ``budget`` total cost (≥ 1 row each)."""
-    n = len(cost)
-    csum = np.cumsum(np.asarray(cost, dtype=np.int64) + 1)  # + 1: no row is free
-    bounds = [0]
-    while bounds[-1] < n:
-        start = bounds[-1]
-        base = csum[start - 1] if start else 0
-        stop = int(np.searchsorted(csum, base + budget, side="right"))
-        bounds.append(min(n, max(stop, start + 1)))
-    return list(zip(bounds[:-1], bounds[1:]))
-
-
-def _map_blocks(fn: Callable[[int, int], object], cost: np.ndarray, budget: int,
-                threads: int | None, what: str) -> list:
-    """Run ``fn(start, stop)`` over row blocks, in order, on ``threads`` threads."""
-    blocks = _row_blocks(cost, budget)
-    threads = _default_threads() if threads is None else max(1, int(threads))
-    progress = Progress(len(cost), what)
-    out = []
-    if threads == 1 or len(blocks) == 1:
-        for a, b in blocks:
-            out.append(fn(a, b))
-            progress.update(b - a)
-        return out
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        for (a, b), result in zip(blocks, pool.map(lambda ab: fn(*ab), blocks)):
-            out.append(result)
-            progress.update(b - a)
-    return out
-
-
 def reciprocal_sets(ids, k: int | None = None) -> sp.csr_matrix:
     """k-reciprocal sets R(v, k) (Eq. 12) as an N×N boolean CSR matrix, row v = R(v, k).
 
@@ -126,7 +58,7 @@ def reciprocal_sets(ids, k: int | None = None) -> sp.csr_matrix:
     so does R(v, k) (for k ≥ 1).
     """
     ids, k = _check_ids(ids, k)
-    member = _rows_to_csr(ids, ids.shape[0])  # member[v, r]: r ∈ N(v, k)
+    member = rows_to_csr(ids, ids.shape[0])  # member[v, r]: r ∈ N(v, k)
     # r ∈ R(v, k) ⇔ r ∈ N(v, k) and v ∈ N(r, k): the pattern shared with the transpose.
     recip = member.multiply(member.T.tocsr())
     return sp.csr_matrix(recip, dtype=bool)
@@ -141,8 +73,8 @@ def expanded_reciprocal_sets(ids, k: int | None = None, *, threads: int | None =
     """
     ids, k = _check_ids(ids, k)
     n = ids.shape[0]
-    recip = _as_counts(reciprocal_sets(ids, k))
-    half = _as_counts(reciprocal_sets(ids, k // 2))
+    recip = as_counts(reciprocal_sets(ids, k))
+    half = as_counts(reciprocal_sets(ids, k // 2))
     half_t = half.T.tocsr()  # row h: the r whose R(r, k/2) holds h
     half_size = np.diff(half.indptr).astype(np.int64)
     log.info("structure space: |R(v,%d)| mean %.1f, |R(v,%d)| mean %.1f over %d vertices",
@@ -163,7 +95,7 @@ def expanded_reciprocal_sets(ids, k: int | None = None, *, threads: int | None =
 
     # Work of a row: Σ over h ∈ R(v, k) of the number of R(r, k/2) holding h.
     cost = recip @ np.diff(half_t.indptr).astype(np.int64)
-    parts = _map_blocks(block, cost, block_flops, threads, f"expanded reciprocal sets (k={k})")
+    parts = map_blocks(block, cost, block_flops, threads, f"expanded reciprocal sets (k={k})")
     expanded = sp.vstack(parts, format="csr") if parts else sp.csr_matrix((n, n), dtype=bool)
     log.info("structure space: |R*(v,%d)| mean %.1f", k, expanded.nnz / max(n, 1))
     return sp.csr_matrix(expanded, dtype=bool)
@@ -177,7 +109,7 @@ def jaccard_on_candidates(expanded, ids, *, threads: int | None = None,
     candidates, whose every column is scored.
     """
     ids, _ = _check_ids(ids)
-    sets = _as_counts(expanded)
+    sets = as_counts(expanded)
     n = ids.shape[0]
     if sets.shape != (n, n):
         raise ValueError(f"expanded is {sets.shape}, ids has {n} rows: need an N×N matrix")
@@ -192,7 +124,7 @@ def jaccard_on_candidates(expanded, ids, *, threads: int | None = None,
             return out
         jj = cand[rr, cc]
         # |R*(i) ∩ R*(j)| for every j sharing a member with i, then only the candidates kept.
-        shared = (sets[a:b] @ sets_t).multiply(_rows_to_csr(cand, n, dtype=np.int32))
+        shared = (sets[a:b] @ sets_t).multiply(rows_to_csr(cand, n, dtype=np.int32))
         shared = sp.csr_matrix(shared)
         shared.sort_indices()  # ≤ k entries a row now: cheap, and lookups become binary searches
         inter = np.asarray(shared[rr, jj], dtype=np.int64).ravel()
@@ -202,7 +134,7 @@ def jaccard_on_candidates(expanded, ids, *, threads: int | None = None,
 
     # Work of a row: Σ over h ∈ R*(i) of the number of R* holding h.
     cost = sets @ np.diff(sets_t.indptr).astype(np.int64)
-    parts = _map_blocks(block, cost, block_flops, threads, "Jaccard on candidates")
+    parts = map_blocks(block, cost, block_flops, threads, "Jaccard on candidates")
     if not parts:
         return np.zeros(ids.shape, dtype=np.float32)
     return np.concatenate(parts, axis=0)
@@ -215,7 +147,7 @@ def locality_order(ids) -> np.ndarray:
     (a shuffled data set) relabelling vertices in this order makes them several times faster.
     """
     ids, _ = _check_ids(ids)
-    return reverse_cuthill_mckee(_rows_to_csr(ids, ids.shape[0]), symmetric_mode=False)
+    return reverse_cuthill_mckee(rows_to_csr(ids, ids.shape[0]), symmetric_mode=False)
 
 
 def structure_similarity(ids, sims, eta: float, k: int | None = None, *,

@@ -1,0 +1,110 @@
+"""Row-blocked sparse products over kNN lists: the pattern every stage that touches N·k²
+pairs uses (Ada-NETS's structure space, FC-ES's edge probabilities), with bounded memory.
+
+A kNN list becomes a row of an N×N CSR membership matrix (``rows_to_csr``); products are
+done in row blocks whose work is about ``BLOCK_FLOPS`` multiply-adds (``map_blocks``), on a
+few threads, since scipy's sparse kernels release the GIL.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable
+
+import numpy as np
+import scipy.sparse as sp
+
+from .progress import Progress
+
+# Multiply-adds in one row block of a sparse product. An intermediate product holds at most that
+# many entries (about 8 bytes each), so a block needs a few hundred MB at most.
+BLOCK_FLOPS = 1 << 23
+
+
+def default_threads() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def rows_to_csr(ids: np.ndarray, n_cols: int, dtype=bool) -> sp.csr_matrix:
+    """Boolean membership matrix: row i holds the valid (≥ 0) ids of ``ids[i]``, each once."""
+    n = ids.shape[0]
+    valid = ids >= 0
+    nnz = int(valid.sum())
+    index_dtype = np.int32 if max(nnz, n_cols) < np.iinfo(np.int32).max else np.int64
+    indptr = np.zeros(n + 1, dtype=index_dtype)
+    np.cumsum(valid.sum(axis=1), out=indptr[1:])
+    indices = ids[valid].astype(index_dtype)  # row-major, so row by row
+    m = sp.csr_matrix((np.ones(nnz, dtype=dtype), indices, indptr), shape=(n, n_cols))
+    m.sum_duplicates()  # sorts each row and merges an id listed twice
+    if dtype is not bool:
+        m.data[:] = 1
+    return m
+
+
+def as_counts(m) -> sp.csr_matrix:
+    """The same pattern with int32 ones, so that sparse products count common members."""
+    m = sp.csr_matrix(m)
+    m.sum_duplicates()
+    return sp.csr_matrix((np.ones(m.nnz, dtype=np.int32), m.indices, m.indptr), shape=m.shape)
+
+
+def row_blocks(cost: np.ndarray, budget: int) -> list[tuple[int, int]]:
+    """Cut rows 0..N into consecutive blocks of about ``budget`` total cost (≥ 1 row each)."""
+    n = len(cost)
+    csum = np.cumsum(np.asarray(cost, dtype=np.int64) + 1)  # + 1: no row is free
+    bounds = [0]
+    while bounds[-1] < n:
+        start = bounds[-1]
+        base = csum[start - 1] if start else 0
+        stop = int(np.searchsorted(csum, base + budget, side="right"))
+        bounds.append(min(n, max(stop, start + 1)))
+    return list(zip(bounds[:-1], bounds[1:]))
+
+
+def map_blocks(fn: Callable[[int, int], object], cost: np.ndarray, budget: int,
+               threads: int | None, what: str) -> list:
+    """Run ``fn(start, stop)`` over row blocks, in order, on ``threads`` threads."""
+    blocks = row_blocks(cost, budget)
+    threads = default_threads() if threads is None else max(1, int(threads))
+    progress = Progress(len(cost), what)
+    out = []
+    if threads == 1 or len(blocks) == 1:
+        for a, b in blocks:
+            out.append(fn(a, b))
+            progress.update(b - a)
+        return out
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        for (a, b), result in zip(blocks, pool.map(lambda ab: fn(*ab), blocks)):
+            out.append(result)
+            progress.update(b - a)
+    return out
+
+
+def distance_graph(ids: np.ndarray, sims: np.ndarray):
+    """The symmetric sparse matrix (N, N) of cosine distances 1 − cos over the kNN lists,
+    the diagonal left out; a distance of 0 (a duplicate face) is stored as 1e-9, since a
+    stored zero would read as "not a neighbour"."""
+    n, k = ids.shape
+    keep = ((ids >= 0) & (ids != np.arange(n)[:, None])).ravel()
+    rows = np.repeat(np.arange(n), k)[keep]
+    cols = ids.ravel()[keep]
+    dist = np.maximum(1.0 - sims.ravel()[keep].astype(np.float64), 1e-9)
+    graph = sp.csr_matrix((dist, (rows, cols)), shape=(n, n))
+    return graph.maximum(graph.T).tocsr()
+
+
+def similarity_graph(ids: np.ndarray, sims: np.ndarray, min_similarity: float = -np.inf):
+    """The symmetric sparse matrix (N, N) of cosines over the kNN lists above
+    ``min_similarity``, the larger of the two directions where both lists hold the pair;
+    the diagonal left out."""
+    n, k = ids.shape
+    keep = ((ids >= 0) & (ids != np.arange(n)[:, None]) & (sims > min_similarity)).ravel()
+    rows = np.repeat(np.arange(n), k)[keep]
+    graph = sp.csr_matrix((sims.ravel()[keep].astype(np.float64), (rows, ids.ravel()[keep])),
+                          shape=(n, n))
+    return graph.maximum(graph.T).tocsr()
+

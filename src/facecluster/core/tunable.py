@@ -1,0 +1,190 @@
+"""A method that clusters the shared kNN graph with one main setting, its *knob* (a
+similarity threshold, a resolution, a cluster size), which ``auto`` chooses on the labeled
+train part by the rule every method shares (``core.selection``).
+
+``knn_method(...)`` builds the whole contract (``core.contract.Method``) from the knob and a
+plain function ``cluster(graph, settings, value, threads) -> labels``:
+
+- stage ``calibrate`` (train part, only for ``auto``): the function at every value of the
+  knob's grid on the train part's kNN graph, each clustering scored against the labels
+  (``calibration.json``);
+- stage ``cluster`` (test part): the function at the knob's value, or with ``auto`` at the
+  largest value within ``{knob}_tolerance`` of the best train score (``clusters.h5``);
+- the plan, and a model whose ``fit`` calibrates and whose ``predict`` clusters.
+
+The label-free default of the knob is the method's documented default; ``auto`` needs a
+labeled train part.  A method whose knob value grows with its set (a number of clusters)
+can state it per face: the function receives the set it clusters and scales it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from . import io, selection
+from .contract import ClusterModel, Method, Outcome, Stage, StageJob
+from .params import Param, Params, auto_or, number
+from .planning import number_tag
+from .progress import log
+
+
+@dataclass(frozen=True)
+class Knob:
+    """The main setting of a kNN-graph method: its name, label-free default, constraint,
+    doc line, and the grid ``auto`` searches on the train part (increasing values)."""
+
+    name: str
+    default: Any
+    schema: dict
+    doc: str
+    grid: Sequence[float]
+
+
+@dataclass
+class Graph:
+    """What a kNN-graph method clusters: the kNN lists ``ids`` int32 (N, k) and ``sims``
+    float32 (N, k), self first, −1 padding; ``features`` float32 (N, D) unit rows when the
+    method asked for them (``needs_features``), else None; ``cache`` keeps what a method
+    computes once per graph (calibration clusters one graph at every value of the knob)."""
+
+    ids: np.ndarray
+    sims: np.ndarray
+    features: np.ndarray | None = None
+    # What a method computes once per graph and reuses at every value of its knob.
+    cache: dict = field(default_factory=dict)
+
+    @property
+    def n(self) -> int:
+        return int(self.ids.shape[0])
+
+
+ClusterFn = Callable[[Graph, dict, float, int], np.ndarray]
+
+
+def _value_label(value) -> str:
+    return number_tag(value) if isinstance(value, (int, float)) and not isinstance(value, bool) \
+        else str(value)
+
+
+def knn_method(name: str, doc: str, knob: Knob, cluster: ClusterFn,
+               params: Params | None = None, *, needs_features: bool = False,
+               memory: tuple[float, float] = (1000, 4), runtime: tuple[float, float] = (10, 0.02),
+               threads: int | str = 1, version: int = 1) -> Method:
+    """The ``Method`` of a kNN-graph method with one knob (see the module docstring).
+
+    ``cluster(graph, settings, value, threads)`` returns int cluster labels (N,) of the
+    ``Graph`` for the knob at ``value`` with the other ``settings``; ``params`` are those
+    other settings.  ``memory`` and ``runtime`` size one clustering (calibration runs the
+    grid: its runtime is scaled by the grid's length).
+    """
+    tolerance_key = f"{knob.name}_tolerance"
+    all_params = Params(**{
+        knob.name: Param(knob.default, auto_or(knob.schema),
+                         f"{knob.doc}; auto: chosen on the labeled train part"),
+        tolerance_key: Param(selection.TOLERANCE, number(0),
+                             f"auto: the largest {knob.name} whose train mean of F_P and F_B "
+                             f"is within this of the best (0: the best)"),
+        **(params.entries if params else {}),
+    })
+    grid = np.asarray(knob.grid, dtype=float)
+
+    def other(settings: dict) -> dict:
+        return {k: v for k, v in settings.items() if k not in (knob.name, tolerance_key)}
+
+    def read_graph(job: StageJob) -> Graph:
+        knn = job.arrays("knn", ["ids", "sims"])
+        return Graph(knn["ids"], knn["sims"], job.features() if needs_features else None)
+
+    def scores_of(graph: Graph, settings: dict, labels: np.ndarray, n_threads: int) -> list[dict]:
+        return selection.score_thresholds(
+            lambda value: cluster(graph, settings, value, n_threads), labels, grid, knob.name)
+
+    def calibrate_stage(job: StageJob) -> None:
+        labels = job.labels()
+        if labels is None:
+            raise ValueError(f"{job.input('features')}: {knob.name} auto needs labels")
+        scores = scores_of(read_graph(job), job.params["settings"], labels, job.threads)
+        best = selection.plateau_top(scores, knob.name)
+        io.write_json(job.out, {**best, "scores": scores})
+        log.info("%s: best %s %s on %d labeled faces (F_P %.4f, F_B %.4f)", name, knob.name,
+                 best[knob.name], labels.size, best["f_pairwise"], best["f_bcubed"])
+
+    def cluster_stage(job: StageJob) -> None:
+        p = job.params
+        value, chosen = p["value"], {}
+        if value == "auto":
+            scores = io.read_json(job.input("calibration"))["scores"]
+            value = chosen[knob.name] = selection.plateau_top(scores, knob.name,
+                                                              p["tolerance"])[knob.name]
+            log.info("%s = %s: the largest within %.3f of the best F on the train part",
+                     knob.name, value, p["tolerance"])
+        labels = cluster(read_graph(job), p["settings"], value, job.threads)
+        job.write_clusters(labels, {knob.name: value}, chosen)
+
+    stages = (
+        Stage("calibrate", "calibration.json", calibrate_stage,
+              f"{knob.name} auto: F at every value of the grid on the labeled train part",
+              threads=threads, memory=memory,
+              runtime=(runtime[0] * len(grid), runtime[1] * len(grid)), version=version),
+        Stage("cluster", "clusters.h5", cluster_stage, doc, threads=threads, table=True,
+              memory=memory, runtime=runtime, version=version),
+    )
+
+    def plan(ctx, settings: dict) -> Outcome:
+        value, tolerance = settings[knob.name], settings[tolerance_key]
+        knn = ctx.knn("test")
+        inputs = {"knn": knn, "features": ctx.features("test")}
+        params = {"value": value, "settings": other(settings)}
+        summary = {knob.name: value, **other(settings), "k": ctx.knn_params["k"]}
+        label = f"{name}-{_value_label(value)}"
+        if value == "auto":
+            train_knn = ctx.knn("train")
+            inputs["calibration"] = ctx.add(
+                "calibrate", {"knn": train_knn, "features": ctx.features("train")},
+                {"settings": other(settings)}, under=str(Path(train_knn).parent),
+                label=f"{name}-auto")
+            params["tolerance"] = summary[tolerance_key] = tolerance
+            label += f"-tol{number_tag(tolerance)}" if tolerance else ""
+        clusters = ctx.add("cluster", inputs, params, under=str(Path(knn).parent), label=label)
+        return Outcome(clusters, summary)
+
+    class Model(ClusterModel):
+        __doc__ = f"{doc} (a kNN-graph method: ``fit`` chooses {knob.name} when it is auto)."
+        scores: list | None = None
+        chosen_: dict = {}
+
+        def _graph(self, features, threads):
+            from .knn import knn_graph
+
+            ids, sims, _ = knn_graph(features, threads=threads, **self.knn)
+            return Graph(ids, sims, features if needs_features else None)
+
+        def _fit(self, features, labels):
+            self.scores = scores_of(self._graph(features, 1), other(self.params), labels, 1)
+            self._choose()
+
+        def _choose(self):
+            self.chosen_ = {}
+            if self.params[knob.name] == "auto" and self.scores is not None:
+                top = selection.plateau_top(self.scores, knob.name, self.params[tolerance_key])
+                self.chosen_ = {knob.name: top[knob.name]}
+
+        def _predict(self, features, threads):
+            value = self.chosen_.get(knob.name, self.params[knob.name])
+            return cluster(self._graph(features, threads), other(self.params), value, threads)
+
+        def _state_attrs(self):
+            return {"scores": self.scores} if self.params[knob.name] == "auto" else {}
+
+        @classmethod
+        def _load_state(cls, model, folder, state):
+            model.scores = state.get("scores")
+            model._choose()
+
+    Model.__name__ = Model.__qualname__ = f"{name}_model"
+    return Method(name=name, doc=doc, params=all_params, stages=stages, plan=plan, model=Model,
+                  needs_labels=lambda settings: settings[knob.name] == "auto")

@@ -1,0 +1,63 @@
+"""Every unsupervised method through the workflow on the tiny dataset, on one kNN graph."""
+
+import csv
+
+import numpy as np
+import pytest
+
+from facecluster import cli
+from facecluster.core import io
+
+from helpers import REPO, scheduled_rules, snakemake, write_config
+
+pytestmark = pytest.mark.slow
+
+UNSUPERVISED = REPO / "config" / "unsupervised.yaml"
+
+
+def test_every_method_runs_and_the_knn_search_runs_once_per_part(tmp_path):
+    workdir = tmp_path / "run"
+    planned = scheduled_rules(snakemake(workdir, "all", "-n", configs=(UNSUPERVISED,)).stdout)
+    assert planned["knn"] == 2, "one kNN graph per part, whatever the number of methods"
+    methods = ["hdbscan", "dbscan", "infomap", "leiden", "chinese_whispers", "kmeans", "hac",
+               "fc_es"]
+    assert all(planned[f"{m}_cluster"] == 2 and planned[f"{m}_calibrate"] == 1 for m in methods)
+    snakemake(workdir, "all", configs=(UNSUPERVISED,))
+    rows = {r["experiment"]: r for r in csv.DictReader(
+        open(workdir / "results" / "summary.tsv"), delimiter="\t")}
+    for name in ("hdbscan", "dbscan", "infomap", "leiden", "chinese-whispers", "kmeans", "hac",
+                 "fc-es"):
+        assert 0 < float(rows[name]["F_B"]) <= 100, name
+        assert "auto(" in rows[f"{name}-auto"]["params"], name
+    summary = (workdir / "results" / "summary.md").read_text()
+    assert "Hard clusters" in summary and "sz-1" in summary and "sp-5" in summary
+    metrics = io.read_json(next((workdir / "results").rglob("infomap-0.58-*/metrics.json")))
+    assert [b["bin"] for b in metrics["hard_clusters"]["size"]] == [f"sz-{i}" for i in range(1, 6)]
+
+
+def test_a_refined_experiment_gets_its_own_knn_graph_and_verification(tmp_path):
+    cfg = write_config(tmp_path / "gfa.yaml", {
+        "experiments": {"gfa": {"method": "knn_threshold", "refine": {"method": "gfa"}}},
+        "run": {"experiments": ["gfa", "knn-threshold"]}})
+    proc = snakemake(tmp_path / "run", "all", configs=(cfg,))
+    jobs = scheduled_rules(proc.stdout + proc.stderr)
+    assert jobs["refine"] == 1 and jobs["knn"] == 2, "the test part's kNN, then the refined one's"
+    (verification,) = (tmp_path / "run" / "results").rglob("verification.json")
+    points = io.read_json(verification)
+    assert {p["far"] for p in points["before"]["points"]} >= {1e-4, 1e-3}
+    rows = list(csv.DictReader(open(tmp_path / "run" / "results" / "summary.tsv"), delimiter="\t"))
+    assert "refine=gfa" in next(r for r in rows if r["experiment"] == "gfa")["params"]
+
+
+def test_the_command_line_clusters_unlabeled_faces_with_any_method(tmp_path, clustered):
+    x, _ = clustered
+    np.save(tmp_path / "faces.npy", x)
+    for method in ("infomap", "hdbscan", "fc_es"):
+        out = tmp_path / f"{method}.tsv"
+        assert cli.main(["cluster", "--features", str(tmp_path / "faces.npy"), "--method", method,
+                         "--param", 'knn={"k": 20}', "--out", str(out)]) == 0
+        table = out.read_text().splitlines()
+        assert table[0] == "index\tcluster" and len(table) == len(x) + 1
+    assert cli.main(["cluster", "--features", str(tmp_path / "faces.npy"), "--method", "infomap",
+                     "--param", "threshold=auto", "--out", str(tmp_path / "x.tsv")]) == 2, \
+        "auto needs labels: refused"
