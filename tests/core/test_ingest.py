@@ -519,3 +519,16 @@ def test_cli_ingest_subsamples_the_train_part_only(tmp_path):
     assert train["n"] <= 300 and train["train_subsample"]["n_before"] == 1000
     assert train["n_classes"] < train["train_subsample"]["identities_before"] == 40
     assert counts["test"]["n"] == 1000 and "train_subsample" not in counts["test"]
+
+
+def test_identity_folds_test_every_identity_once():
+    labels = np.repeat(np.arange(23), 3)
+    seen = []
+    for fold in range(5):
+        train, test = ingest.fold_by_identity(labels, 5, fold, seed=1)
+        assert not set(labels[train]) & set(labels[test])
+        assert sorted(np.concatenate([train, test])) == list(range(labels.size))
+        seen += sorted(set(labels[test].tolist()))
+    assert sorted(seen) == list(range(23))
+    with pytest.raises(ValueError, match="fold must lie in 0..4"):
+        ingest.fold_by_identity(labels, 5, 5, seed=1)

@@ -16,10 +16,13 @@ SRC = REPO / "src" / "facecluster"
 
 
 def code_tokens(path: Path) -> list[str]:
-    """Names and string literals of a module's code: comments and docstrings left out."""
+    """Names and string literals of a module's code: comments, docstrings and the names of
+    third-party libraries in import statements left out (a library may share a method's
+    name: ``import infomap as map_equation``)."""
     out, previous = [], tokenize.NEWLINE
     for tok in tokenize.generate_tokens(io.StringIO(path.read_text()).readline):
-        if tok.type == tokenize.NAME:
+        library_import = tok.line.lstrip().startswith(("import ", "from ")) and " as " in tok.line
+        if tok.type == tokenize.NAME and not library_import:
             out.append(tok.string)
         elif tok.type == tokenize.STRING and previous not in (tokenize.NEWLINE, tokenize.INDENT,
                                                               tokenize.DEDENT, tokenize.NL):

@@ -16,7 +16,7 @@ def infomap_modules(n: int, src: np.ndarray, dst: np.ndarray, weights: np.ndarra
     """Two-level Infomap modules of the links src[e] → dst[e] (weight weights[e]) over
     items 0..n-1: int32 labels (n,), numbered by each module's first item.  Items without
     any link are their own module (Infomap never sees them)."""
-    import infomap
+    import infomap as map_equation  # the library
 
     src = np.asarray(src, dtype=np.int64)
     dst = np.asarray(dst, dtype=np.int64)
@@ -30,7 +30,7 @@ def infomap_modules(n: int, src: np.ndarray, dst: np.ndarray, weights: np.ndarra
     labels = np.arange(n, dtype=np.int64) + n  # unlinked items: labels no module takes
     if src.size:
         # Infomap seeds start at 1.
-        im = infomap.Infomap(two_level=True, directed=directed, silent=True, seed=int(seed) + 1,
+        im = map_equation.Infomap(two_level=True, directed=directed, silent=True, seed=int(seed) + 1,
                              num_trials=1)
         im.add_links(zip(src.tolist(), dst.tolist(), weights.tolist()))
         modules = im.run().modules()

@@ -491,6 +491,26 @@ def split_by_identity(labels, train_fraction: float, seed: int) -> tuple[np.ndar
     return np.flatnonzero(in_train).astype(np.int64), np.flatnonzero(~in_train).astype(np.int64)
 
 
+def fold_by_identity(labels, folds: int, fold: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(train_idx, test_idx) of identity fold ``fold`` of ``folds``: the identities, in an
+    order drawn by ``seed``, are dealt into ``folds`` groups of (nearly) equal counts; the
+    test part is fold ``fold``, the train part the others.  Over all folds every identity
+    is tested exactly once.  Both index arrays are sorted int64."""
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or labels.dtype.kind not in "iu":
+        raise ValueError(f"labels must be a 1-D integer array, got shape {labels.shape} "
+                         f"dtype {labels.dtype}")
+    identities = np.unique(labels)
+    if not 2 <= folds <= identities.size:
+        raise ValueError(f"folds must lie in 2..{identities.size} (the identities), got {folds}")
+    if not 0 <= fold < folds:
+        raise ValueError(f"fold must lie in 0..{folds - 1}, got {fold}")
+    order = identities[np.random.default_rng(seed).permutation(identities.size)]
+    test_ids = order[fold::folds]
+    in_test = np.isin(labels, test_ids)
+    return np.flatnonzero(~in_test).astype(np.int64), np.flatnonzero(in_test).astype(np.int64)
+
+
 def subsample_identities(labels, max_items: int, seed: int) -> np.ndarray:
     """Indices of whole identities, drawn in a random order (``seed``) while their faces
     fit in ``max_items``: the training subsample, so that every kept identity keeps all
@@ -577,8 +597,12 @@ def load_part(dataset: dict, part: str) -> tuple[np.ndarray, np.ndarray | None,
         if split and not (part == "train" and dataset.get("train")):
             if labels is None:
                 raise IngestError(f"{spec['path']}: `split` needs labels, and the input has none")
-            train_idx, test_idx = split_by_identity(labels, split["train_fraction"],
-                                                    split.get("seed", 0))
+            if split.get("folds"):
+                train_idx, test_idx = fold_by_identity(labels, split["folds"], split["fold"],
+                                                       split.get("seed", 0))
+            else:
+                train_idx, test_idx = split_by_identity(labels, split["train_fraction"],
+                                                        split.get("seed", 0))
             keep = train_idx if part == "train" else test_idx
             features, labels = features[keep], labels[keep]
             ids = ids[keep] if ids is not None else None

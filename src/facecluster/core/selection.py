@@ -30,8 +30,9 @@ def score_thresholds(cluster_at: Callable[[float], np.ndarray], labels: np.ndarr
 
     scores = []
     for t in thresholds:
-        pred = cluster_at(float(t))
-        scores.append({key: float(t), "f_pairwise": pairwise_prf(labels, pred)[2],
+        value = t.item() if hasattr(t, "item") else t  # a plain int or float, as given
+        pred = cluster_at(value)
+        scores.append({key: value, "f_pairwise": pairwise_prf(labels, pred)[2],
                        "f_bcubed": bcubed_prf(labels, pred)[2]})
     return scores
 

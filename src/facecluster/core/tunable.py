@@ -90,7 +90,7 @@ def knn_method(name: str, doc: str, knob: Knob, cluster: ClusterFn,
                              f"is within this of the best (0: the best)"),
         **(params.entries if params else {}),
     })
-    grid = np.asarray(knob.grid, dtype=float)
+    grid = list(knob.grid)
 
     def other(settings: dict) -> dict:
         return {k: v for k, v in settings.items() if k not in (knob.name, tolerance_key)}
@@ -139,7 +139,10 @@ def knn_method(name: str, doc: str, knob: Knob, cluster: ClusterFn,
         knn = ctx.knn("test")
         inputs = {"knn": knn, "features": ctx.features("test")}
         params = {"value": value, "settings": other(settings)}
-        summary = {knob.name: value, **other(settings), "k": ctx.knn_params["k"]}
+        defaults = all_params.defaults()
+        # The summary shows the knob, k and whatever else differs from the defaults.
+        summary = {knob.name: value, "k": ctx.knn_params["k"],
+                   **{k: v for k, v in other(settings).items() if v != defaults[k]}}
         label = f"{name}-{_value_label(value)}"
         if value == "auto":
             train_knn = ctx.knn("train")

@@ -41,7 +41,8 @@ def summary_rows(entries: list[dict]) -> list[dict]:
         params = dict(entry.get("summary", {}))
         chosen = io.read_attrs(Path(entry["metrics"]).with_name("clusters.h5")).get("chosen", {})
         for key, value in chosen.items():  # show the value chosen on training data
-            params[key] = f"{params.get(key, 'auto')}({value:.2f})"
+            shown = f"{value:.2f}" if isinstance(value, float) else str(value)
+            params[key] = f"{params.get(key, 'auto')}({shown})"
         row = {"dataset": entry["dataset"], "experiment": entry["experiment"],
                "method": entry["method"],
                "params": " ".join(f"{k}={v}" for k, v in params.items())}
