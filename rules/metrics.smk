@@ -29,7 +29,9 @@ rule summary:
         entries=as_json([
             {"dataset": r.dataset, "experiment": r.experiment, "method": r.method,
              "summary": r.summary, "metrics": r.metrics, "quality": r.quality,
-             "sweep": r.sweep, "swept": r.swept}
+             "sweep": r.sweep, "swept": r.swept,
+             "manifests": [f"{RESULTS}/{r.dataset}/{part}/manifest.json"
+                           for part in ("train", "test")]}
             for r in PLAN.outcomes
         ]),
     log:

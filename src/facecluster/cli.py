@@ -230,9 +230,16 @@ def cmd_metrics(args) -> None:
     pred = io.read_array(args.clusters, "labels")
     truth = io.labels_of(args.features)
     if truth is not None:
-        scores = evaluate(truth, pred)
-        scores["hard_clusters"] = hard_cluster_scores(
-            truth, pred, io.read_array(args.features, "features"))
+        # Faces of unknown identity (label < 0) are clustered, but not scored.
+        known = truth >= 0
+        if known.any():
+            features = io.read_array(args.features, "features")[known]
+            scores = evaluate(truth[known], pred[known])
+            scores["hard_clusters"] = hard_cluster_scores(truth[known], pred[known], features)
+        else:
+            log.warning("every label is negative (unknown identity): nothing to score")
+            scores = cluster_stats(pred)
+        scores["n_unscored"] = int((~known).sum())
     else:
         log.info("no ground-truth labels: cluster statistics only")
         scores = cluster_stats(pred)

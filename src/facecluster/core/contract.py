@@ -126,13 +126,23 @@ class StageJob:
         return io.labels_of(self.input(name))
 
     def write_clusters(self, labels: np.ndarray, attrs: dict | None = None,
-                       chosen: dict | None = None, features: str = "features") -> None:
+                       chosen: dict | None = None, features: str = "features",
+                       health: list[dict] | None = None) -> None:
         """The clusters artifact (and its table), with the standard attributes: the
         method, ``chosen`` (threshold name → the value chosen on training data), the
-        inputs it was made from, and the sizes."""
+        inputs it was made from, the sizes, and ``health``: the findings of the stage
+        (``core.health``) and the shared checks on the result (mostly singletons where the
+        kNN lists, the ``knn`` or ``cands`` input, hold close neighbours)."""
+        from . import health as checks
+
+        findings = list(health or [])
+        lists = next((name for name in ("knn", "cands") if name in self.inputs), None)
+        if lists:
+            graph = self.arrays(lists, ["ids", "sims"])
+            findings += checks.mostly_singletons(labels, graph["ids"], graph["sims"])
         io.write_clusters(self.out, self.table, labels, self.input(features),
                           {"method": self.method, **(attrs or {}), "chosen": chosen or {},
-                           "inputs": self.inputs})
+                           "inputs": self.inputs, "health": findings})
 
 
 @dataclass

@@ -4,9 +4,10 @@ Every method reads features from here, so this is where bad input is stopped:
 ``load`` checks everything it can (file, keys, dtype, shape, ``dim``, labels,
 NaN/inf and all-zero rows) before it normalises anything and raises
 ``IngestError`` naming the file and the problem.  Then rows are normalised for
-cosine similarity: ``l2`` (unit rows), ``center_l2`` (subtract the mean feature,
-then unit rows: embeddings whose vectors share a large common component, such
-as dlib's, need it), or ``none``.
+cosine similarity: ``l2`` (unit rows), ``center_l2`` (subtract a centre, then
+unit rows: embeddings whose vectors share a large common component, such as
+dlib's, need it; the centre is the train part's when the dataset has one, and a
+mean no single identity can dominate: ``balanced_centre``), or ``none``.
 
 Formats: ``.npy`` (labels from ``labels_path``), ``.npz``, the learn-to-cluster
 ``.bin`` (raw float32 N×D, ``dim`` required) with a ``.meta`` labels file (one
@@ -377,8 +378,12 @@ def sha256_of(path: str | Path) -> str:
 
 
 # ------------------------------------------------------------------ public API
-def load(spec: dict) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, dict]:
+def load(spec: dict, centre: np.ndarray | None = None
+         ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, dict]:
     """Read, validate and normalise one input.
+
+    With ``normalise: center_l2`` the rows are centred on ``centre`` when it is given (a
+    dataset's train part's), else on ``balanced_centre`` of the input itself.
 
     ``spec`` keys (defaults in ``SPEC_DEFAULTS``): ``path``; ``format`` (auto from the
     suffix, or npy / npz / bin / hdf5 / zarr); ``features_key``, ``labels_key``,
@@ -439,10 +444,22 @@ def load(spec: dict) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, 
                  f"ids from {spec['ids_key']}" if ids is not None else "no ids")
         out, total, norms = _copy_and_check(features, n, d, where)
 
+    findings = []
     if mode == "none" and not (0.99 < norms["min"] and norms["max"] < 1.01):
-        log.warning("%s: rows are not unit length (norms %.3g to %.3g) and normalise is 'none': "
-                    "cosine similarity assumes unit rows", where, norms["min"], norms["max"])
-    mean = total / n if mode == "center_l2" else None
+        from .health import finding
+
+        findings.append(finding(
+            "not_unit_length", f"{where}: rows are not unit length (norms {norms['min']:.3g} "
+                               f"to {norms['max']:.3g}) and normalise is 'none': every method "
+                               f"compares faces by inner product as if it were the cosine; "
+                               f"use normalise: l2", norm_min=norms["min"],
+            norm_max=norms["max"]))
+    mean = None
+    if mode == "center_l2":
+        if centre is None:  # never from the labels of the faces to cluster
+            centre, group = balanced_centre(out)
+            findings += _centring_health(out, centre, group, where)
+        mean = np.asarray(centre, dtype=np.float64)
     _normalise(out, mode, mean, where)
 
     checksums = {str(path): sha256_of(path)}
@@ -459,6 +476,7 @@ def load(spec: dict) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, 
         "normalise": mode,
         "center": [float(v) for v in mean] if mean is not None else None,
         "input_norms": norms,
+        "health": findings,
     }
     log.info("%s: %d rows checked, normalised (%s); input row norms %.3g to %.3g, mean %.3g",
              where, n, mode, norms["min"], norms["max"], norms["mean"])
@@ -592,7 +610,10 @@ def load_part(dataset: dict, part: str) -> tuple[np.ndarray, np.ndarray | None,
         spec = dict(dataset.get("train") if part == "train" and dataset.get("train")
                     else dataset["input"])
         spec["normalise"] = dataset.get("normalise", "l2")
-        features, labels, ids, info = load(spec)
+        centre = None
+        if spec["normalise"] == "center_l2" and (dataset.get("train") or dataset.get("split")):
+            centre = train_centre(dataset)
+        features, labels, ids, info = load(spec, centre)
         split = dataset.get("split")
         if split and not (part == "train" and dataset.get("train")):
             if labels is None:
@@ -611,6 +632,9 @@ def load_part(dataset: dict, part: str) -> tuple[np.ndarray, np.ndarray | None,
         manifest = {**info, "source": spec["path"]}
     if part == "train" and labels is None:
         raise IngestError("dataset part 'train' has no labels: supervised training needs them")
+    if labels is not None:
+        features, labels, ids, manifest = unknown_identities(
+            features, labels, ids, manifest, part, dataset.get("unknown_labels", "exclude"))
     subsample = dataset.get("train_subsample")
     if part == "train" and subsample:
         n_before, c_before = features.shape[0], np.unique(labels).size
@@ -627,6 +651,125 @@ def load_part(dataset: dict, part: str) -> tuple[np.ndarray, np.ndarray | None,
     return features, labels, ids, manifest
 
 
+def train_centre(dataset: dict) -> np.ndarray:
+    """The ``center_l2`` centre of a dataset's train part (its identities' balanced mean),
+    which its test part is centred on too: the faces to cluster cannot move it."""
+    if dataset.get("train"):
+        spec = {**dataset["train"], "normalise": "none"}
+        features, labels, _, _ = load(spec, None)
+        return balanced_centre(features, labels)[0]
+    spec = {**dataset["input"], "normalise": "none"}
+    features, labels, _, _ = load(spec, None)
+    if labels is None:
+        raise IngestError(f"{spec['path']}: `split` needs labels, and the input has none")
+    split = dataset["split"]
+    if split.get("folds"):
+        train_idx, _ = fold_by_identity(labels, split["folds"], split["fold"], split.get("seed", 0))
+    else:
+        train_idx, _ = split_by_identity(labels, split["train_fraction"], split.get("seed", 0))
+    return balanced_centre(features[train_idx], labels[train_idx])[0]
+
+
+UNKNOWN_LABELS = ("exclude", "singletons")
+
+
+def unknown_identities(features, labels, ids, manifest: dict, part: str, convention: str):
+    """Faces whose label is negative (the common "noise / unknown" mark) under
+    ``convention``: ``exclude`` (the default) keeps them in a test part, clustered but not
+    scored (the metrics leave out labels < 0), and drops them from a train part, which they
+    cannot supervise; ``singletons`` makes each one an identity of its own.  The manifest
+    records how many there were, and a health finding says what was done."""
+    from .health import finding
+
+    if convention not in UNKNOWN_LABELS:
+        raise IngestError(f"unknown_labels must be one of {UNKNOWN_LABELS}, not {convention!r}")
+    unknown = labels < 0
+    count = int(unknown.sum())
+    manifest["n_unknown"] = count
+    if not count:
+        return features, labels, ids, manifest
+    health = manifest.setdefault("health", [])
+    if convention == "singletons":
+        labels = labels.copy()
+        labels[unknown] = labels.max(initial=-1) + 1 + np.arange(count)
+        what = "made an identity of its own each"
+    elif part == "train":
+        keep = ~unknown
+        features, labels = features[keep], labels[keep]
+        ids = ids[keep] if ids is not None else None
+        what = "dropped from training"
+    else:
+        what = "clustered, but left out of the scores"
+    health.append(finding("unknown_labels", f"{count} {part} faces have a negative label "
+                                            f"(unknown identity): {what} (unknown_labels: "
+                                            f"{convention})", count=count))
+    return features, labels, ids, manifest
+
+
+def balanced_centre(features: np.ndarray, labels: np.ndarray | None = None,
+                    sample: int = 4000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A centre for ``center_l2`` that one identity cannot dominate.
+
+    With labels: the mean of the identities' means.  Without: a weighted mean of a random
+    sample of up to ``sample`` rows, each row weighted by 1 / (1 + its degree), its degree
+    being how many sampled rows have a cosine with it (before centring) at least the 10th
+    percentile of the sample's nearest-neighbour cosines.  A person with 3,000 of 4,000 faces then weighs
+    about as much as one of the others (each of their faces has hundreds of close
+    neighbours), not three quarters of the mean, which centring would subtract from that
+    person's faces and leave them noise.  Returns (centre (D,) float64, the rows of the
+    largest group of close rows: the identity with most faces, with labels).
+    """
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    x = np.asarray(features, dtype=np.float64)
+    if labels is not None:
+        _, inverse = np.unique(labels, return_inverse=True)
+        sums = np.zeros((inverse.max() + 1, x.shape[1]))
+        np.add.at(sums, inverse, x)
+        means = sums / np.bincount(inverse)[:, None]
+        largest = np.flatnonzero(inverse == np.bincount(inverse).argmax())
+        return means.mean(axis=0), largest[:sample]
+    rows = np.sort(np.random.default_rng(seed).choice(x.shape[0], min(sample, x.shape[0]),
+                                                      replace=False))
+    if rows.size < 3:
+        return x.mean(axis=0), rows
+    unit = x[rows] / np.linalg.norm(x[rows], axis=1, keepdims=True)
+    sims = unit @ unit.T
+    np.fill_diagonal(sims, -np.inf)
+    # Nearly every face that has a look-alike in the sample has one above this.
+    close = sims >= np.quantile(sims.max(axis=1), 0.1)
+    weights = 1.0 / (1.0 + close.sum(axis=1))
+    _, group = connected_components(csr_matrix(close), directed=False)
+    largest = rows[group == np.bincount(group).argmax()]
+    return (weights[:, None] * x[rows]).sum(axis=0) / weights.sum(), largest
+
+
+def _centring_health(x: np.ndarray, centre: np.ndarray, group: np.ndarray, where: str
+                     ) -> list[dict]:
+    """A finding when centring takes away most of what made a large group alike: its
+    members' mean cosine to one another falls below half of what it was."""
+    from .health import finding
+
+    if group.size < 20 or group.size < 0.1 * min(len(x), 4000):
+        return []
+
+    def mean_cosine(v):
+        unit = v / np.linalg.norm(v, axis=1, keepdims=True)
+        s = unit.sum(axis=0)
+        return (s @ s - len(v)) / (len(v) * (len(v) - 1))
+
+    before = mean_cosine(np.asarray(x[group], dtype=np.float64))
+    after = mean_cosine(np.asarray(x[group], dtype=np.float64) - centre)
+    if after >= 0.5 * before:
+        return []
+    return [finding("centring_erased_a_group",
+                    f"{where}: centring takes a group of {group.size} sampled faces from mean "
+                    f"cosine {before:.2f} to {after:.2f}: the centre is close to that group; "
+                    f"give the dataset a train part (its centre is used), or use normalise: l2",
+                    before=float(before), after=float(after))]
+
+
 def normalise_rows(features: np.ndarray, mode: str = "l2", where: str = "features") -> np.ndarray:
     """A checked float32 copy of ``features`` (N, D), normalised as ``mode`` says (``l2``,
     ``center_l2``: the mean row subtracted first, or ``none``); the in-memory twin of
@@ -635,6 +778,6 @@ def normalise_rows(features: np.ndarray, mode: str = "l2", where: str = "feature
     if mode not in NORMALISATIONS:
         _fail(where, f"unknown normalise {mode!r} (one of {', '.join(NORMALISATIONS)})")
     n, d = _check_features_shape(features, where, None)
-    out, total, _ = _copy_and_check(features, n, d, where)
-    _normalise(out, mode, total / n if mode == "center_l2" else None, where)
+    out, _, _ = _copy_and_check(features, n, d, where)
+    _normalise(out, mode, balanced_centre(out)[0] if mode == "center_l2" else None, where)
     return out

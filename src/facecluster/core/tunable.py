@@ -25,7 +25,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from . import io, selection
+from . import health, io, selection
 from .contract import ClusterModel, Method, Outcome, Stage, StageJob
 from .params import Param, Params, auto_or, number
 from .planning import number_tag
@@ -107,23 +107,30 @@ def knn_method(name: str, doc: str, knob: Knob, cluster: ClusterFn,
         labels = job.labels()
         if labels is None:
             raise ValueError(f"{job.input('features')}: {knob.name} auto needs labels")
-        scores = scores_of(read_graph(job), job.params["settings"], labels, job.threads)
+        graph = read_graph(job)
+        scores = scores_of(graph, job.params["settings"], labels, job.threads)
         best = selection.plateau_top(scores, knob.name)
-        io.write_json(job.out, {**best, "scores": scores})
+        io.write_json(job.out, {**best, "scores": scores,
+                                "profile": health.similarity_profile(graph.sims)})
         log.info("%s: best %s %s on %d labeled faces (F_P %.4f, F_B %.4f)", name, knob.name,
                  best[knob.name], labels.size, best["f_pairwise"], best["f_bcubed"])
 
     def cluster_stage(job: StageJob) -> None:
         p = job.params
-        value, chosen = p["value"], {}
+        value, chosen, findings = p["value"], {}, []
+        graph = read_graph(job)
         if value == "auto":
-            scores = io.read_json(job.input("calibration"))["scores"]
+            calibration = io.read_json(job.input("calibration"))
+            scores = calibration["scores"]
             value = chosen[knob.name] = selection.plateau_top(scores, knob.name,
                                                               p["tolerance"])[knob.name]
             log.info("%s = %s: the largest within %.3f of the best F on the train part",
                      knob.name, value, p["tolerance"])
-        labels = cluster(read_graph(job), p["settings"], value, job.threads)
-        job.write_clusters(labels, {knob.name: value}, chosen)
+            findings = health.at_grid_edge(knob.name, value, grid, scores) + \
+                health.profile_shift(calibration.get("profile"),
+                                     health.similarity_profile(graph.sims))
+        labels = cluster(graph, p["settings"], value, job.threads)
+        job.write_clusters(labels, {knob.name: value}, chosen, health=findings)
 
     stages = (
         Stage("calibrate", "calibration.json", calibrate_stage,
@@ -159,6 +166,8 @@ def knn_method(name: str, doc: str, knob: Knob, cluster: ClusterFn,
         __doc__ = f"{doc} (a kNN-graph method: ``fit`` chooses {knob.name} when it is auto)."
         scores: list | None = None
         chosen_: dict = {}
+        profile: dict | None = None   # the training data's kNN similarity profile
+        health: list = []             # the last prediction's findings (core.health)
 
         def _graph(self, features, threads):
             from .knn import knn_graph
@@ -167,7 +176,9 @@ def knn_method(name: str, doc: str, knob: Knob, cluster: ClusterFn,
             return Graph(ids, sims, features if needs_features else None)
 
         def _fit(self, features, labels):
-            self.scores = scores_of(self._graph(features, 1), other(self.params), labels, 1)
+            graph = self._graph(features, 1)
+            self.scores = scores_of(graph, other(self.params), labels, 1)
+            self.profile = health.similarity_profile(graph.sims)
             self._choose()
 
         def _choose(self):
@@ -178,14 +189,20 @@ def knn_method(name: str, doc: str, knob: Knob, cluster: ClusterFn,
 
         def _predict(self, features, threads):
             value = self.chosen_.get(knob.name, self.params[knob.name])
-            return cluster(self._graph(features, threads), other(self.params), value, threads)
+            graph = self._graph(features, threads)
+            labels = cluster(graph, other(self.params), value, threads)
+            self.health = health.profile_shift(self.profile, health.similarity_profile(
+                graph.sims)) + health.mostly_singletons(labels, graph.ids, graph.sims)
+            return labels
 
         def _state_attrs(self):
-            return {"scores": self.scores} if self.params[knob.name] == "auto" else {}
+            return ({"scores": self.scores, "profile": self.profile}
+                    if self.params[knob.name] == "auto" else {})
 
         @classmethod
         def _load_state(cls, model, folder, state):
             model.scores = state.get("scores")
+            model.profile = state.get("profile")
             model._choose()
 
     Model.__name__ = Model.__qualname__ = f"{name}_model"

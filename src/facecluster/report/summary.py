@@ -51,13 +51,36 @@ def summary_rows(entries: list[dict]) -> list[dict]:
         quality = io.read_attrs(entry["quality"]) if entry.get("quality") else {}
         for column, key, _ in GRAPH_COLUMNS:
             row[column] = quality.get(key)
+        if quality.get("noise_edges") == 0 and quality.get("n_edges"):
+            row["SNR"] = float("inf")  # every edge joins one identity
+        row["health"] = health_findings(entry, scores)
         rows.append(row)
     return rows
+
+
+def health_findings(entry: dict, scores: dict) -> list[dict]:
+    """Every health finding (``core.health``) of one result: its clusters', its graph's and
+    its dataset parts' (the ingest manifests), without repeats."""
+    from ..core.health import collect
+
+    found = collect(io.read_attrs(Path(entry["metrics"]).with_name("clusters.h5")))
+    if entry.get("quality"):
+        found += collect(io.read_attrs(entry["quality"]))
+    for manifest in entry.get("manifests") or []:
+        if Path(manifest).exists():
+            found += collect(io.read_json(manifest))
+    if scores.get("n_unscored"):
+        found.append({"check": "unscored", "message": f"{scores['n_unscored']} faces of unknown "
+                                                      f"identity (label < 0) are not scored"})
+    unique = {(f["check"], f["message"]): f for f in found}
+    return list(unique.values())
 
 
 def _cell(value, kind: str) -> str:
     if value is None:
         return "-"
+    if value == float("inf"):
+        return "inf"
     if kind == "pct":
         return f"{100.0 * value:.2f}"
     if kind == "float":
@@ -68,9 +91,10 @@ def _cell(value, kind: str) -> str:
 def format_table(rows: list[dict]) -> tuple[str, str]:
     """(TSV text, Markdown text) of the rows."""
     columns = COLUMNS + GRAPH_COLUMNS
-    head = ["dataset", "experiment", "method", "params"] + [c for c, _, _ in columns]
+    head = ["dataset", "experiment", "method", "params"] + [c for c, _, _ in columns] + ["health"]
     body = [[r["dataset"], r["experiment"], r["method"], r["params"]]
-            + [_cell(r.get(c), kind) for c, _, kind in columns] for r in rows]
+            + [_cell(r.get(c), kind) for c, _, kind in columns]
+            + [",".join(f["check"] for f in r.get("health", [])) or "-"] for r in rows]
     tsv = "\n".join("\t".join(line) for line in [head] + body) + "\n"
     md_lines = ["| " + " | ".join(head) + " |",
                 "|" + "|".join("---" if i < 4 else "---:" for i in range(len(head))) + "|"]
@@ -155,6 +179,13 @@ def write_summary(rows: list[dict], tsv_path: str | Path, md_path: str | Path,
     """Write both tables atomically (the Markdown one with the mean ± sd over seeds and the
     hard-cluster bins below it, when there are any); return the Markdown text."""
     tsv, md = format_table(rows)
+    if any(r.get("SNR") == float("inf") for r in rows):
+        md += "\nSNR inf: the graph has no edge between two identities.\n"
+    findings = [(r, f) for r in rows for f in r.get("health", [])]
+    if findings:
+        md += "\nHealth checks (README: Health checks):\n\n" + "".join(
+            f"- **{r['dataset']} / {r['experiment']}** ({f['check']}): {f['message']}\n"
+            for r, f in findings)
     if seeds:
         md += "\nMean ± sd over seeds (a difference smaller than the sd is not a result):\n\n" \
             + format_seed_table(seeds)

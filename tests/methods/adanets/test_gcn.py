@@ -86,8 +86,11 @@ def test_validation_keeps_the_best_model_and_its_theta(clustered, tmp_path, neig
                                val_neighbours=neighbours)
     val = ckpt["validation"]
     assert [c["step"] for c in val["curve"]] == [0, 20, 40, 60]
-    best = max(val["curve"], key=lambda c: c["score"])
+    # The best trained model, the later one on a tie; the untrained step 0 is a reference.
+    trained = val["curve"][1:]
+    best = max(reversed(trained), key=lambda c: c["score"])
     assert (val["step"], val["theta"]) == (best["step"], best["theta"])
+    assert val["untrained_score"] == pytest.approx(val["curve"][0]["score"], abs=1e-5)
     assert val["theta"] in gcn.THETA_GRID and val["held_out_identities"] == 3
     # The kept model scores on the held-out vertices what its curve entry says.
     gcn.save_checkpoint(tmp_path / "gcn.pt", ckpt)

@@ -275,12 +275,15 @@ def _lr_at(progress: float, step: int, cfg: dict) -> float:
 
 def train_filter(features: np.ndarray, cand_ids: np.ndarray, k_off: np.ndarray,
                  quality: np.ndarray | None, config: dict, seed: int = 0,
-                 device: str = "auto") -> tuple[dict, dict]:
+                 device: str = "auto", cand_sims: np.ndarray | None = None
+                 ) -> tuple[dict, dict]:
     """Train an adaptive filter on labelled data; return ``(checkpoint, train_info)``.
 
     ``features`` (N, D) float32 unit rows; ``cand_ids`` (N, ≥k) int candidate ids in
     structure-space order with i itself first, −1 for padding; ``k_off`` (N,) in 1..k
-    (Eq. 4); ``quality`` the Q(j) curves (N, ≥k), needed by ``qseq`` and ``qparam``.
+    (Eq. 4); ``quality`` the Q(j) curves (N, ≥k), needed by ``qseq`` and ``qparam``;
+    ``cand_sims`` (N, ≥k), the candidates' cosines, give the checkpoint the training
+    lists' statistics that ``guard_k_hat`` checks new predictions against.
     ``config`` goes through ``filter_config``; its ``k`` = 0 and ``dim`` = 0 are taken
     from the data.  The same seed on the same device gives the same model unless the
     ``max_seconds`` budget stops the run.  The caller sets torch's thread count.
@@ -392,8 +395,56 @@ def train_filter(features: np.ndarray, cand_ids: np.ndarray, k_off: np.ndarray,
                  "after %d steps in %.1f s",
                  info["val_mae"], constant, info["val_mae_constant"], len(losses), seconds)
     state = {name: value.detach().cpu() for name, value in model.state_dict().items()}
-    checkpoint = {"state_dict": state, "config": cfg, "train_info": info}
+    checkpoint = {"state_dict": state, "config": cfg, "train_info": info,
+                  "train_stats": train_statistics(k_off, cand_sims[:, :k])
+                  if cand_sims is not None else None}
     return checkpoint, info
+
+
+def train_statistics(k_off: np.ndarray, cand_sims: np.ndarray) -> dict:
+    """What the training lists looked like: the mean k_off, and the median cosine of the last
+    candidate a list kept (over the vertices that kept one besides themselves)."""
+    k_off = np.asarray(k_off)
+    kept = k_off > 1
+    ends = cand_sims[np.flatnonzero(kept), k_off[kept] - 1] if kept.any() else np.zeros(0)
+    from ...core.health import similarity_profile
+
+    return {"mean_k_off": float(k_off.mean()), "k": int(cand_sims.shape[1]),
+            "boundary_cosine": float(np.median(ends)) if ends.size else None,
+            "profile": similarity_profile(np.sort(cand_sims, axis=1)[:, ::-1])}
+
+
+def guard_k_hat(k_hat: np.ndarray, cand_sims: np.ndarray, stats: dict | None,
+                ratio: float = 0.5) -> tuple[np.ndarray, list[dict]]:
+    """``k_hat``, or, when the filter collapsed on data unlike its training data, the
+    structure-space kNN lists cut at the training lists' typical end: (k̂ (N,), findings).
+
+    Collapsed: the lists keep fewer than ``ratio`` times the candidates a face has at or
+    above ``stats['boundary_cosine']`` (the median cosine at which the training lists
+    ended), while faces have two such candidates on average (themselves and one more).
+    The fall-back keeps each face's candidates down to that cosine, in structure order.
+    The lists' similarity profile is also held against the training lists'
+    (``core.health.profile_shift``).
+    """
+    from ...core.health import finding, profile_shift, similarity_profile
+
+    if not stats:
+        return k_hat, []
+    shift = profile_shift(stats.get("profile"), similarity_profile(
+        np.sort(cand_sims, axis=1)[:, ::-1]))
+    if stats.get("boundary_cosine") is None:
+        return k_hat, shift
+    k = min(int(stats.get("k") or cand_sims.shape[1]), cand_sims.shape[1])
+    expected = np.clip((cand_sims[:, :k] >= stats["boundary_cosine"]).sum(axis=1), 1, k)
+    if expected.mean() < 2 or k_hat.mean() >= ratio * expected.mean():
+        return k_hat, shift
+    return expected.astype(np.int32), shift + [finding(
+        "filter_collapsed",
+        f"the adaptive filter kept {k_hat.mean():.1f} candidates a face on average, where the "
+        f"lists hold {expected.mean():.1f} at or above cosine {stats['boundary_cosine']:.2f}, "
+        f"at which its training lists ended: the data is unlike its training data; the graph "
+        f"falls back to the structure-space kNN lists cut at that cosine",
+        mean_k_hat=float(k_hat.mean()), mean_expected=float(expected.mean()))]
 
 
 def _projected_features(model: AdaptiveFilter, features_t: torch.Tensor,
@@ -498,4 +549,5 @@ def load_checkpoint(path, device: str = "cpu") -> AdaptiveFilter:
     model = AdaptiveFilter.from_config(cfg)
     model.load_state_dict(checkpoint["state_dict"])
     model.train_info = checkpoint.get("train_info", {})
+    model.train_stats = checkpoint.get("train_stats")
     return model.to(dev).eval()

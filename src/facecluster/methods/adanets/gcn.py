@@ -274,9 +274,14 @@ def train_gcn(features: np.ndarray, adj: sp.csr_matrix, labels: np.ndarray, conf
                  cfg["val_every"])
     best = {"score": -1.0}
     curve: list[dict] = []
+    untrained: dict = {}
 
     def validate(step: int) -> bool:
-        """Score the model on the held-out identities; True when it is the best so far."""
+        """Score the model on the held-out identities; True when it is the best so far.
+
+        Step 0, the untrained model, is scored as a reference only and never kept: held-out
+        identities that are easy for it (a score saturated at 1) would keep a random GCN.
+        A later model replaces the kept one at an equal score too."""
         model.eval()
         emb = _embed_rows(model, agg_x, norm_adj, val_rows, dev)
         model.train()
@@ -287,7 +292,10 @@ def train_gcn(features: np.ndarray, adj: sp.csr_matrix, labels: np.ndarray, conf
         curve.append({"step": step, "score": round(score, 5), **top})
         log.info("GCN validation at step %d: F_P %.4f, F_B %.4f at θ %.2f", step,
                  top["f_pairwise"], top["f_bcubed"], top["theta"])
-        if score <= best["score"]:
+        if step == 0:
+            untrained.update(score=score, theta=top["theta"])
+            return False
+        if score < best["score"]:
             return False
         best.update(score=score, step=step, theta=top["theta"], f_pairwise=top["f_pairwise"],
                     f_bcubed=top["f_bcubed"], scores=scores,
@@ -336,7 +344,7 @@ def train_gcn(features: np.ndarray, adj: sp.csr_matrix, labels: np.ndarray, conf
     validation = None
     if held_out is not None:
         state = best.pop("state")
-        validation = {**best, "curve": curve,
+        validation = {**best, "curve": curve, "untrained_score": untrained.get("score"),
                       "held_out_identities": int(np.unique(labels[held_out]).size)}
         info["validation"] = validation
         log.info("GCN kept the model of step %d (held-out F_P %.4f, F_B %.4f at θ %.2f)",
@@ -370,6 +378,36 @@ def checkpoint_theta(path, tolerance: float = 0.0) -> float:
                         path, tolerance)
         return float(validation["theta"])
     return tolerant_theta(validation["scores"], tolerance)
+
+
+def checkpoint_validation(path) -> dict:
+    """The validation record a checkpoint holds ({} when trained without one)."""
+    return torch.load(path, map_location="cpu", weights_only=True).get("validation") or {}
+
+
+def validation_health(validation: dict) -> list[dict]:
+    """Findings on a GCN's validation (``core.health``): held-out identities clustered
+    perfectly (they can choose neither the model nor θ), or a training that never beat the
+    untrained model on them."""
+    from ...core.health import finding
+
+    out = []
+    if not validation:
+        return out
+    if validation.get("score", 0) >= 0.999:
+        out.append(finding("validation_saturated",
+                           f"the GCN's held-out training identities are clustered perfectly "
+                           f"(score {validation['score']:.4f}): too easy to choose a model or "
+                           f"θ; train on more, or more varied, identities, or set θ by hand",
+                           score=validation["score"]))
+    untrained = validation.get("untrained_score")
+    if untrained is not None and untrained >= validation.get("score", 0):
+        out.append(finding("untrained_best",
+                           f"no trained GCN scored above the untrained one on held-out "
+                           f"identities ({validation['score']:.4f} vs {untrained:.4f}); the "
+                           f"model of step {validation['step']} was kept",
+                           score=validation["score"], untrained_score=untrained))
+    return out
 
 
 def save_checkpoint(path, checkpoint: dict) -> None:

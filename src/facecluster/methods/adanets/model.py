@@ -30,6 +30,7 @@ class Model(ClusterModel):
     filter_path: str | None = None
     gcn_path: str | None = None
     theta_: float | None = None
+    health: list = []  # the last prediction's findings (core.health)
 
     # --------------------------------------------------------------- shared steps
     def _candidates(self, features, threads):
@@ -52,6 +53,8 @@ class Model(ClusterModel):
                 raise ValueError(f"{len(features)} faces give {ids.shape[1]} candidates per "
                                  f"face; the filter reads {filt.k}")
             k_hat = adaptive_filter.predict_k_off(filt, features, ids, sims)
+            k_hat, findings = adaptive_filter.guard_k_hat(k_hat, sims, filt.train_stats)
+            self.health += findings
         return graph.build(s["graph"], ids, sims, k_hat=k_hat, k=s["graph_k"],
                            threshold=s["graph_threshold"])
 
@@ -75,7 +78,8 @@ class Model(ClusterModel):
         if s["graph"] == "adaptive":
             quality = quality_curve(ids, labels, beta=s["beta"])
             checkpoint, _ = adaptive_filter.train_filter(features, ids, k_off, quality,
-                                                         s["filter"], seed=s["seed"])
+                                                         s["filter"], seed=s["seed"],
+                                                         cand_sims=sims)
             self.filter_path = f"{self._folder}/filter.pt"
             adaptive_filter.save_checkpoint(self.filter_path, checkpoint)
         if s["clustering"] == "graph_cut":
@@ -97,10 +101,12 @@ class Model(ClusterModel):
                        if theta == "auto" else float(theta))
 
     def _predict(self, features, threads):
+        from ...core.health import mostly_singletons
         from . import gcn
         from .linkage import graph_cut, link
 
         s = self.params
+        self.health = []  # the findings of this prediction (core.health)
         ids, sims = self._candidates(features, threads)
         adj = self._graph(features, ids, sims)
         if s["clustering"] == "graph_cut":
@@ -109,6 +115,9 @@ class Model(ClusterModel):
         emb = gcn.embed(model, features, adj)
         labels, _ = link(emb, self.theta_, s["linkage_k"], s["linkage_neighbours"], ids,
                          threads=threads)
+        if s["theta"] == "auto":
+            self.health += gcn.validation_health(gcn.checkpoint_validation(self.gcn_path))
+        self.health += mostly_singletons(labels, ids, sims)
         log.info("Ada-NETS: %d faces into %d clusters", len(features), np.unique(labels).size)
         return labels
 

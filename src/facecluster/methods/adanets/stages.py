@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...core import io
+from ...core import health, io
 from ...core.contract import StageJob
 from ...core.progress import log
 
@@ -51,9 +51,10 @@ def filter_train(job: StageJob) -> None:
     _torch_threads(job.threads)
     p = job.params
     target = job.arrays("koff", ["k_off", "quality"])
-    checkpoint, info = af.train_filter(job.features(), job.array("cands", "ids"),
-                                       target["k_off"], target["quality"], p["filter"],
-                                       seed=p["seed"], device=p.get("device", "auto"))
+    cands = job.arrays("cands", ["ids", "sims"])
+    checkpoint, info = af.train_filter(job.features(), cands["ids"], target["k_off"],
+                                       target["quality"], p["filter"], seed=p["seed"],
+                                       device=p.get("device", "auto"), cand_sims=cands["sims"])
     af.save_checkpoint(job.out, checkpoint)
     log.info("adaptive filter trained: %s", {k: v for k, v in info.items() if k != "losses"})
 
@@ -67,7 +68,8 @@ def filter_infer(job: StageJob) -> None:
     cands = job.arrays("cands", ["ids", "sims"])
     model = af.load_checkpoint(job.input("model"), device=device)
     k_hat = af.predict_k_off(model, job.features(), cands["ids"], cands["sims"], device=device)
-    attrs = {"k": int(model.k), "mean_k_hat": float(k_hat.mean())}
+    k_hat, findings = af.guard_k_hat(k_hat, cands["sims"], model.train_stats)
+    attrs = {"k": int(model.k), "mean_k_hat": float(k_hat.mean()), "health": findings}
     labels = job.labels()
     if labels is not None:
         attrs.update(neighbour_quality(cands["ids"], labels, k_hat, beta=job.params["beta"]))
@@ -86,7 +88,7 @@ def graph(job: StageJob) -> None:
     if p["builder"] == "adaptive":
         k_hat = job.array("k_hat", "k_off")
         attrs.update({k: v for k, v in io.read_attrs(job.input("k_hat")).items()
-                      if k in ("q_before", "q_after")})
+                      if k in ("q_before", "q_after", "health")})
     adj = g.build(p["builder"], cands["ids"], cands["sims"], k_hat=k_hat, k=p.get("k"),
                   threshold=p.get("threshold"))
     attrs.update(graph_quality(adj, job.labels()))
@@ -130,19 +132,22 @@ def link(job: StageJob) -> None:
     from .linkage import link as link_embeddings
 
     p = job.params
-    theta, chosen = p["theta"], {}
+    theta, chosen, findings = p["theta"], {}, []
     if theta == "auto":
-        from .gcn import checkpoint_theta
+        from .gcn import THETA_GRID, checkpoint_theta, checkpoint_validation, validation_health
 
         tolerance = float(p["theta_tolerance"])
         theta = chosen["theta"] = checkpoint_theta(job.input("model"), tolerance)
         log.info("θ = %.2f: the largest within %.3f of the best held-out score of the GCN's "
                  "validation on training identities", theta, tolerance)
+        validation = checkpoint_validation(job.input("model"))
+        findings = validation_health(validation) + health.at_grid_edge(
+            "θ", theta, THETA_GRID.tolist(), validation.get("scores"))
     emb = job.array("embedding", "features")
     cands = job.array("cands", "ids") if p["neighbours"] == "candidates" else None
     labels, meta = link_embeddings(emb, theta, p["k"], p["neighbours"], cands,
                                    threads=job.threads)
-    job.write_clusters(labels, meta, chosen)
+    job.write_clusters(labels, meta, chosen, health=findings)
 
 
 def graph_cut(job: StageJob) -> None:

@@ -1,0 +1,102 @@
+"""Health checks: conditions under which a run finishes but its result is likely wrong.
+
+A stage that notices one records it in its artifact's attributes under ``health`` (a list
+of findings) and logs it as a WARNING; the summary prints every finding of every result
+below its table, so a degenerate graph, a threshold at the edge of its grid or a model
+kept at its untrained step cannot pass unseen.  A finding is a dict:
+
+    {"check": name, "message": what happened and what to do, **numbers}
+
+The checks every method shares are here; a method adds its own the same way, and states
+the fall-back it took, if it has one.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+import numpy as np
+
+from .progress import log
+
+# The label-free threshold of the thresholded-kNN baseline: the reference for "faces the
+# kNN graph would put together".
+REFERENCE_SIMILARITY = 0.6
+
+
+def finding(check: str, message: str, **numbers) -> dict:
+    """One finding, logged as a WARNING as it is made."""
+    log.warning("health check %s: %s", check, message)
+    return {"check": check, "message": message, **numbers}
+
+
+def at_grid_edge(name: str, value, grid: Iterable, scores: list[dict] | None = None
+                 ) -> list[dict]:
+    """A value chosen on training data at the first or last point of its grid: the best
+    may lie beyond it, or the training scores did not change over the grid."""
+    grid = list(grid)
+    if not grid or value not in (grid[0], grid[-1]):
+        return []
+    flat = ""
+    if scores:
+        means = [(s["f_pairwise"] + s["f_bcubed"]) / 2 for s in scores]
+        if max(means) - min(means) < 1e-9:
+            flat = "; the training scores are the same at every value"
+    return [finding("grid_edge", f"{name} {value} was chosen at the edge of its grid "
+                                 f"({grid[0]}..{grid[-1]}){flat}: set it by hand, or train "
+                                 f"on data more like the data you cluster", value=value)]
+
+
+def mostly_singletons(labels: np.ndarray, ids: np.ndarray, sims: np.ndarray,
+                      limit: float = 0.9) -> list[dict]:
+    """Almost every face alone, while the kNN graph at the baseline's label-free τ puts most
+    faces with a neighbour: a stage upstream (a learned graph, a threshold) likely failed."""
+    labels = np.asarray(labels)
+    n = labels.size
+    if n < 20:
+        return []
+    _, counts = np.unique(labels, return_counts=True)
+    alone = float((counts == 1).sum()) / n
+    others = ids[:, 1:]
+    near = float(((others >= 0) & (sims[:, 1:] >= REFERENCE_SIMILARITY)).any(axis=1).mean())
+    if alone < limit or near < 0.5:
+        return []
+    return [finding("mostly_singletons",
+                    f"{100 * alone:.0f}% of the faces are clusters of their own, while "
+                    f"{100 * near:.0f}% have a kNN neighbour at cosine ≥ "
+                    f"{REFERENCE_SIMILARITY}: a stage upstream likely failed on this data",
+                    singleton_fraction=alone, near_fraction=near)]
+
+
+def collect(attrs: dict | None) -> list[dict]:
+    """The findings an artifact's attributes (or a JSON file's content) hold."""
+    return list((attrs or {}).get("health") or [])
+
+
+# Neighbour ranks whose cosines describe a kNN graph's profile.
+PROFILE_RANKS = (1, 2, 5, 10, 20, 40, 80)
+
+
+def similarity_profile(sims: np.ndarray) -> dict:
+    """The median cosine of the r-th neighbour (the face itself is rank 0) at each rank of
+    ``PROFILE_RANKS`` the lists reach: what a trained model remembers of its training data."""
+    sims = np.asarray(sims)
+    return {str(r): float(np.median(sims[:, r])) for r in PROFILE_RANKS if r < sims.shape[1]}
+
+
+def profile_shift(trained: dict | None, new: dict, limit: float = 0.15) -> list[dict]:
+    """A finding when the new data's kNN profile differs from the training data's by more
+    than ``limit`` (cosine) at some rank: thresholds and models learned there may not hold."""
+    if not trained:
+        return []
+    gaps = {r: new[r] - trained[r] for r in trained if r in new}
+    if not gaps:
+        return []
+    rank, gap = max(gaps.items(), key=lambda item: abs(item[1]))
+    if abs(gap) <= limit:
+        return []
+    return [finding("unlike_training_data",
+                    f"the {rank}-th neighbours are at median cosine {new[rank]:.2f} here and "
+                    f"{trained[rank]:.2f} in the training data: what was learned there "
+                    f"(thresholds, models) may not hold; check the result, or train on data "
+                    f"like this", rank=int(rank), new=new[rank], trained=trained[rank])]

@@ -1,0 +1,165 @@
+"""Silent failures users report, replayed: each input finishes with the right value now, or
+with a health finding that says what went wrong (issue: silently wrong results).
+
+Faces are unit vectors around random identity centres: normalise(centre + s·g/√D), so
+same-person cosine ≈ 1/(1+s²) and different-person cosine ≈ 0."""
+
+import json
+
+import numpy as np
+import pytest
+
+import facecluster
+from facecluster import cli
+from facecluster.core import health, ingest, io
+from facecluster.core.metrics import evaluate
+
+
+def people(sizes, s=0.6, dim=256, seed=0):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(len(sizes), dim))
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    labels = np.repeat(np.arange(len(sizes)), sizes)
+    x = centres[labels] + s * rng.normal(size=(labels.size, dim)) / np.sqrt(dim)
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32), labels
+
+
+def score(tmp_path, features, truth, pred) -> dict:
+    io.write_arrays(tmp_path / "features.zarr", {"features": features, "labels": truth})
+    io.write_arrays(tmp_path / "clusters.h5", {"labels": pred.astype(np.int32)})
+    assert cli.main(["metrics", "--clusters", str(tmp_path / "clusters.h5"), "--features",
+                     str(tmp_path / "features.zarr"), "--out", str(tmp_path / "m.json")]) == 0
+    return json.loads((tmp_path / "m.json").read_text())
+
+
+def test_unknown_labels_are_not_scored_as_one_person(tmp_path):
+    """Case 3: 30 people × 10 faces and 100 faces of 100 other people, all labelled −1; a
+    perfect clustering was scored F_P 35.29.  Negative labels are unknown: not scored."""
+    x, y = people([10] * 30 + [1] * 100)
+    truth = np.where(y < 30, y, -1)
+    perfect = y
+    m = score(tmp_path, x, truth, perfect)
+    assert m["pairwise_f"] == 1.0 and m["bcubed_f"] == 1.0 and m["n_unscored"] == 100
+    assert m["n_true_classes"] == 30 and m["n_items"] == 300
+    # The smallest case: two unrelated faces, both −1, clustered apart: nothing to score.
+    m = score(tmp_path, x[:2], np.array([-1, -1]), np.array([0, 1]))
+    assert "pairwise_f" not in m and m["n_unscored"] == 2
+
+
+def test_the_unknown_label_convention_is_applied_at_ingest_and_reported():
+    x, y = people([3, 3, 1, 1])
+    labels = np.array([0, 0, 0, 1, 1, 1, -1, -1])
+    for convention, part, n, expected in (("exclude", "train", 6, [0] * 3 + [1] * 3),
+                                          ("exclude", "test", 8, list(labels)),
+                                          ("singletons", "test", 8, [0] * 3 + [1] * 3 + [2, 3])):
+        _, got, _, manifest = ingest.unknown_identities(x, labels, None, {}, part, convention)
+        assert got.tolist() == expected and manifest["n_unknown"] == 2
+        assert manifest["health"][0]["check"] == "unknown_labels"
+    with pytest.raises(ingest.IngestError, match="unknown_labels must be one of"):
+        ingest.unknown_identities(x, labels, None, {}, "test", "ignore")
+
+
+def test_a_dominant_identity_no_longer_erases_itself_when_centring(tmp_path):
+    """Case 4: 3,000 faces of one person and 100 people × 10 faces, center_l2: the plain
+    mean sat on the big person and made 3,000 singletons (F_P 0.20).  The centre is now a
+    mean no identity can dominate, and the result equals the l2 one."""
+    big, _ = people([3000], seed=1)
+    small, ys = people([10] * 100, seed=2)
+    x = np.vstack([big, small])
+    truth = np.r_[np.zeros(3000, int), ys + 1]
+    np.save(tmp_path / "faces.npy", x)
+    results = {}
+    for mode in ("l2", "center_l2"):
+        unit, _, _, info = ingest.load({"path": str(tmp_path / "faces.npy"), "normalise": mode})
+        labels = facecluster.cluster(unit, "knn_threshold", normalise="none", threshold=0.6,
+                                     knn={"k": 30})
+        results[mode] = evaluate(truth, labels)["pairwise_f"]
+    assert results["l2"] == results["center_l2"] == 1.0
+    # The plain mean, as before: the big person is erased, and the health check says so.
+    plain = x.mean(axis=0)
+    assert ingest._centring_health(x, plain, np.arange(3000), "faces")[0]["check"] == \
+        "centring_erased_a_group"
+
+
+def test_non_unit_vectors_with_normalise_none_are_a_finding(tmp_path):
+    """Case 5: vectors of norm 13-25 with normalise: none gave one cluster of 600 faces and
+    one WARNING among 200 log lines; now a finding the summary prints."""
+    x, _ = people([10] * 60)
+    np.save(tmp_path / "f.npy", x * np.linspace(13, 25, 600)[:, None])
+    _, _, _, info = ingest.load({"path": str(tmp_path / "f.npy"), "normalise": "none"})
+    assert [f["check"] for f in info["health"]] == ["not_unit_length"]
+    _, _, _, info = ingest.load({"path": str(tmp_path / "f.npy"), "normalise": "l2"})
+    assert info["health"] == []
+
+
+def test_shared_checks_fire_on_degenerate_results_and_not_on_good_ones():
+    x, y = people([10] * 20, s=0.6)
+    from facecluster.core.knn import knn_graph
+
+    ids, sims, _ = knn_graph(x, k=20)
+    singletons = np.arange(200)
+    assert health.mostly_singletons(singletons, ids, sims)[0]["check"] == "mostly_singletons"
+    assert health.mostly_singletons(y, ids, sims) == []
+    grid = [0.1, 0.2, 0.3]
+    flat = [{"threshold": t, "f_pairwise": 1.0, "f_bcubed": 1.0} for t in grid]
+    edge = health.at_grid_edge("τ", 0.3, grid, flat)
+    assert edge[0]["check"] == "grid_edge" and "same at every value" in edge[0]["message"]
+    assert health.at_grid_edge("τ", 0.2, grid) == []
+
+
+@pytest.fixture(scope="module")
+def trained_adanets():
+    """Ada-NETS with its defaults, trained on the generator's tiny train part at D = 256."""
+    from facecluster.core import synthetic
+
+    train = synthetic.generate(synthetic.generator_params("tiny", dim=256), seed=0,
+                               splits=("train",))["train"]
+    return facecluster.model("adanets").fit(*train)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("n_people,per_person", [(80, 5), (20, 10), (26, 15)])
+def test_a_collapsed_filter_falls_back_and_says_so(trained_adanets, n_people, per_person):
+    """Case 1: people with few faces each, unlike the training data: the adaptive filter
+    kept one candidate a face, the graph had no edge, every face was its own cluster.  Now
+    the graph falls back to the structure-space lists cut where the training lists ended."""
+    x, y = people([per_person] * n_people, s=0.6, seed=3)
+    labels = trained_adanets.predict(x)
+    assert len(set(labels)) == n_people and evaluate(y, labels)["pairwise_f"] == 1.0
+    assert "filter_collapsed" in [f["check"] for f in trained_adanets.health]
+
+
+@pytest.mark.slow
+def test_model_selection_never_keeps_the_untrained_gcn():
+    """Case 2: trained on a small labeled set whose held-out identities the untrained GCN
+    already clusters perfectly, the random GCN was kept and the test part (two look-alike
+    siblings of 400 and 60 faces, 40 others of 12) became 3 clusters.  Right value: 42."""
+    rng = np.random.default_rng(7)
+
+    def lookalikes(n, cos):
+        a = rng.normal(size=256)
+        a /= np.linalg.norm(a)
+        out = []
+        for _ in range(n):
+            u = rng.normal(size=256)
+            u -= (u @ a) * a
+            out.append(np.sqrt(cos) * a + np.sqrt(1 - cos) * u / np.linalg.norm(u))
+        return np.array(out)
+
+    def faces(centres, sizes, seed):
+        g = np.random.default_rng(seed)
+        labels = np.repeat(np.arange(len(sizes)), sizes)
+        x = centres[labels] + 0.6 * g.normal(size=(labels.size, 256)) / 16
+        return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32), labels
+
+    others = rng.normal(size=(40, 256))
+    train_centres = np.vstack([lookalikes(2, 0.75) for _ in range(10)]
+                              + [others / np.linalg.norm(others, axis=1, keepdims=True)])
+    x_train, y_train = faces(train_centres, [15] * 60, seed=8)
+    others = rng.normal(size=(40, 256))
+    test_centres = np.vstack([lookalikes(2, 0.75), others / np.linalg.norm(others, axis=1,
+                                                                            keepdims=True)])
+    x_test, y_test = faces(test_centres, [400, 60] + [12] * 40, seed=9)
+    model = facecluster.model("adanets", gcn={"steps": 300}).fit(x_train, y_train)
+    labels = model.predict(x_test)
+    assert len(set(labels)) == 42 and evaluate(y_test, labels)["pairwise_f"] > 0.99
