@@ -52,7 +52,7 @@ def job_parts(wildcards, input):
             parts = Path(path).relative_to(RESULTS).parts
         except ValueError:
             continue  # a user's input file, not an artifact
-        if len(parts) > 2 and parts[1] in ("train", "test"):
+        if len(parts) > 2 and (parts[1] in ("train", "test") or parts[1][:4] in ("fit-", "val-")):
             pairs.add(parts[:2])
     return pairs
 
@@ -77,5 +77,5 @@ def core_threads(stage):
 
 wildcard_constraints:
     dataset=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
-    part=r"train|test",
+    part=r"train|test|(fit|val)-[0-9a-f]{8}",
     knn=r"knn-k\d+-[0-9a-f]{8}",

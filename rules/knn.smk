@@ -10,7 +10,7 @@ import re
 # refined ones ({results}/{dataset}/{part}/{knn}/refine-{refiner}-{hash}).
 KNN_DIR = "{base}/{knn}"
 KNN_SIZING = fc_resources.core_stage("knn")
-BASE = (re.escape(RESULTS) + r"/[A-Za-z0-9][A-Za-z0-9_.-]*/(train|test)"
+BASE = (re.escape(RESULTS) + r"/[A-Za-z0-9][A-Za-z0-9_.-]*/(train|test|(fit|val)-[0-9a-f]{8})"
         r"(/knn-k\d+-[0-9a-f]{8}/refine-[a-z0-9_]+-[0-9a-f]{8})?")
 
 

@@ -34,7 +34,11 @@ def cmd_ingest(args) -> None:
     from .core import ingest
 
     dataset = json.loads(args.dataset)
-    features, labels, ids, manifest = ingest.load_part(dataset, args.part)
+    if args.holdout:
+        features, labels, ids, manifest = ingest.load_holdout(dataset, args.part,
+                                                              json.loads(args.holdout))
+    else:
+        features, labels, ids, manifest = ingest.load_part(dataset, args.part)
     ingest.write_features(args.out, features, labels, ids, manifest)
     ingest.write_manifest(args.manifest, manifest)
     log.info("wrote %d×%d features to %s", features.shape[0], features.shape[1], args.out)
@@ -278,7 +282,9 @@ def _parser() -> argparse.ArgumentParser:
 
     sp = add("ingest", cmd_ingest, "read or generate one dataset part into a features artifact")
     sp.add_argument("--dataset", required=True, help="the dataset's config entry, as JSON")
-    sp.add_argument("--part", choices=["train", "test"], required=True)
+    sp.add_argument("--part", required=True,
+                    help="train, test, or a validation part (val-…) or its rest (fit-…)")
+    sp.add_argument("--holdout", help="a validation part's holdout, as JSON")
     sp.add_argument("--out", required=True, help="features artifact (.zarr)")
     sp.add_argument("--manifest", required=True, help="manifest (.json)")
 

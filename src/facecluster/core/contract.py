@@ -11,6 +11,8 @@ a :class:`Method`:
   (named input artifacts in, one artifact out); the workflow makes one rule per stage;
 - ``plan(ctx, settings)``: the jobs one experiment needs, added through the
   :class:`~facecluster.core.planning.PlanContext`, and the :class:`Outcome`;
+- ``scan`` (optional): the final clusters' scores over the method's threshold, from the
+  final stage's inputs (diagnostics on labeled test parts, and the report's curves);
 - ``model``: a :class:`ClusterModel` subclass with ``fit(features, labels)`` and
   ``predict(features) -> labels``, which also serves new unlabeled faces (an untrained
   method's ``fit`` does nothing and its ``predict`` just clusters); ``save`` writes it to a
@@ -252,6 +254,10 @@ class Method:
     plan: Callable[["PlanContext", dict], Outcome]
     model: type[ClusterModel]
     needs_labels: Callable[[dict], bool] = lambda settings: False
+    # Optional: how the final clusters move with the method's threshold, for diagnostics
+    # and the report: scan(inputs, params, labels) -> [{name: value, "f_pairwise",
+    # "f_bcubed"}] over the threshold's grid, from the final stage's inputs and params.
+    scan: Callable[[dict, dict, Any], list[dict]] | None = None
 
     def __post_init__(self):
         if not self.name.isidentifier():

@@ -584,6 +584,18 @@ def write_manifest(path, manifest: dict) -> None:
     io.write_json(path, ordered)
 
 
+def load_holdout(dataset: dict, part: str, holdout: dict):
+    """A validation part (``val-…``: a share ``holdout['fraction']`` of the train part's
+    identities, drawn by ``holdout['seed']``) or the rest of the train part (``fit-…``)."""
+    features, labels, ids, manifest = load_part(dataset, "train")
+    rest, held = split_by_identity(labels, 1.0 - holdout["fraction"], holdout["seed"])
+    keep = held if part.startswith("val-") else rest
+    manifest = {**manifest, "holdout": {**holdout, "part": part.split("-")[0]},
+                "n": int(keep.size), "part": part,
+                "n_classes": int(np.unique(labels[keep]).size)}
+    return features[keep], labels[keep], ids[keep] if ids is not None else None, manifest
+
+
 def load_part(dataset: dict, part: str) -> tuple[np.ndarray, np.ndarray | None,
                                                   np.ndarray | None, dict]:
     """One part (``train`` or ``test``) of a configured dataset: ``(features, labels, ids,

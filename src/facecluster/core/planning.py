@@ -28,6 +28,7 @@ import copy
 import hashlib
 import itertools
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,11 +64,22 @@ def dataset_parts(dataset: dict) -> list[str]:
     return ["test"]
 
 
+HOLDOUT_PART = re.compile(r"^(fit|val)-[0-9a-f]{8}$")
+
+
+def holdout_tag(holdout: dict) -> str:
+    return short_hash(holdout)
+
+
 def ingest_spec(dataset: dict, part: str) -> dict:
     """What the ingest of one part depends on: the dataset's settings, without the
-    training subsample for the test part (changing it must not re-ingest the test part)."""
+    training subsample for the test part (changing it must not re-ingest the test part).
+    A validation part ``val-{tag}`` (and the rest of the train part, ``fit-{tag}``) also
+    depends on how its identities were held out: ``holdout`` (``Plan.holdouts``)."""
     if part == "train":
         return dataset
+    if HOLDOUT_PART.match(part):
+        return dataset  # the holdout itself is added by the rule, from Plan.holdouts
     return {key: value for key, value in dataset.items() if key != "train_subsample"}
 
 
@@ -121,6 +133,7 @@ class Plan:
     results: str
     knn: dict[str, dict] = field(default_factory=dict)     # tag -> kNN parameters
     refined: dict[str, dict] = field(default_factory=dict)  # refined features -> refiner spec
+    holdouts: dict[str, dict] = field(default_factory=dict)  # tag -> {fraction, seed}
     outcomes: list[Result] = field(default_factory=list)
     jobs: dict[str, Job] = field(default_factory=dict)     # output path -> job
     method_modules: list[str] = field(default_factory=list)  # extra methods to import
@@ -179,21 +192,46 @@ class PlanContext:
         self.parts = parts
         self.knn_params = knn
         self.refine = refine  # {"method": refiner, **its resolved settings}, or None
+        self.part_map: dict[str, str] = {}  # logical part -> the part on disk
+        self.exports_model = True
 
     @property
     def results(self) -> str:
         return self.plan.results
+
+    def for_method(self, method) -> "PlanContext":
+        """The same experiment on the same data, planning ``method``'s stages: a method
+        that runs others (``method: auto``) plans each through one of these."""
+        ctx = PlanContext(self.plan, method, self.dataset, self.experiment, self.parts,
+                          self.knn_params, self.refine)
+        ctx.part_map = dict(self.part_map)
+        ctx.exports_model = False  # the experiment's model is its own method's, if any
+        return ctx
+
+    def for_validation(self, fraction: float, seed: int = 0) -> "PlanContext":
+        """The same experiment with a validation part built like a test part: a share
+        ``fraction`` of the train part's identities held out as ``test`` (part
+        ``val-{tag}``), the rest as ``train`` (``fit-{tag}``).  A method planned through it
+        is trained on the rest and clusters the held-out identities exactly as it
+        clusters a test part: its score there is an honest estimate, comparable between
+        methods."""
+        holdout = {"fraction": float(fraction), "seed": int(seed)}
+        tag = holdout_tag(holdout)
+        self.plan.holdouts[tag] = holdout
+        ctx = self.for_method(self.method)
+        ctx.part_map = {"train": f"fit-{tag}", "test": f"val-{tag}"}
+        return ctx
 
     @property
     def has_train(self) -> bool:
         return "train" in self.parts
 
     def _part(self, part: str) -> str:
-        if part not in self.parts:
+        if part not in self.parts or (self.part_map and "train" not in self.parts):
             raise ConfigError(f"experiment {self.experiment} ({self.method.name}) needs labeled "
                               f"training data, and dataset {self.dataset} has no train part: "
                               f"give it `split:` or `train:`")
-        return part
+        return self.part_map.get(part, part)
 
     def _refined_dir(self, part: str) -> str:
         """The folder of a part's refined features, beside the kNN graph they come from."""
@@ -203,7 +241,8 @@ class PlanContext:
         settings = {k: v for k, v in self.refine.items() if k != "method"}
         tag = f"refine-{refiner.name}-" + short_hash(
             {"refiner": refiner.name, "version": refiner.version, "settings": settings})
-        folder = f"{Path(self._knn_of(self.plan.features(self.dataset, part))).parent}/{tag}"
+        physical = self._part(part)
+        folder = f"{Path(self._knn_of(self.plan.features(self.dataset, physical))).parent}/{tag}"
         self.plan.refined[f"{folder}/features.zarr"] = {"method": refiner.name, **settings}
         return folder
 
@@ -214,10 +253,10 @@ class PlanContext:
 
     def features(self, part: str) -> str:
         """The features artifact of a part: ingested, or refined when the experiment says."""
-        self._part(part)
+        physical = self._part(part)
         if self.refine:
             return f"{self._refined_dir(part)}/features.zarr"
-        return self.plan.features(self.dataset, part)
+        return self.plan.features(self.dataset, physical)
 
     def knn(self, part: str) -> str:
         """The kNN artifact of a part's features (the core's ``knn`` job, shared by every
@@ -244,9 +283,12 @@ class PlanContext:
         self.plan.add_job(output, Job(self.method.name, stage, dict(inputs), copy.deepcopy(params)))
         return output
 
-    def add_model(self, stage: str, inputs: dict, params: dict) -> str:
+    def add_model(self, stage: str, inputs: dict, params: dict) -> str | None:
         """Plan the export of the experiment's trained model to
-        ``{results}/{dataset}/bundles/{experiment}/{artifact}``."""
+        ``{results}/{dataset}/bundles/{experiment}/{artifact}``; None (and nothing planned)
+        when the method runs inside another's experiment (``for_method``)."""
+        if not self.exports_model:
+            return None
         spec = self.method.stage(stage)
         output = f"{self.results}/{self.dataset}/bundles/{self.experiment}/{spec.artifact}"
         self.plan.add_job(output, Job(self.method.name, stage, dict(inputs), copy.deepcopy(params)))

@@ -80,6 +80,8 @@ def part_features_mib(config: dict, results: str | Path, dataset: str, part: str
     """F of one dataset part: from its ingest manifest once ingest has run, estimated from
     the configuration before (the generator's size, or the input file's size)."""
     manifest = Path(results) / dataset / part / "manifest.json"
+    if part[:4] in ("fit-", "val-"):  # a share of the train part: sized as all of it
+        part = "train" if not manifest.exists() else part
     if manifest.exists():
         meta = json.loads(manifest.read_text())
         return features_mib(int(meta["n"]), int(meta["dim"]))

@@ -59,3 +59,12 @@ def plateau_top(scores: list[dict], key: str = "threshold", tolerance: float = 0
     if tolerance == 0:
         return scores[means.index(best)]
     return max((s for s, m in zip(scores, means) if m >= best - tolerance), key=lambda s: s[key])
+
+
+def train_score(entry: dict, where: str) -> dict:
+    """What a chosen value scored on training data, as the clusters artifact records it
+    (``train_score``): the mean of F_P and F_B, both, and on what it was measured.  Methods
+    are compared by it (``method: auto``)."""
+    return {"score": (entry["f_pairwise"] + entry["f_bcubed"]) / 2,
+            "f_pairwise": entry["f_pairwise"], "f_bcubed": entry["f_bcubed"], "on": where}
+

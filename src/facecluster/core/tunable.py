@@ -119,18 +119,20 @@ def knn_method(name: str, doc: str, knob: Knob, cluster: ClusterFn,
         p = job.params
         value, chosen, findings = p["value"], {}, []
         graph = read_graph(job)
+        attrs = {}
         if value == "auto":
             calibration = io.read_json(job.input("calibration"))
             scores = calibration["scores"]
-            value = chosen[knob.name] = selection.plateau_top(scores, knob.name,
-                                                              p["tolerance"])[knob.name]
+            top = selection.plateau_top(scores, knob.name, p["tolerance"])
+            value = chosen[knob.name] = top[knob.name]
+            attrs["train_score"] = selection.train_score(top, "the train part, clustered whole")
             log.info("%s = %s: the largest within %.3f of the best F on the train part",
                      knob.name, value, p["tolerance"])
             findings = health.at_grid_edge(knob.name, value, grid, scores) + \
                 health.profile_shift(calibration.get("profile"),
                                      health.similarity_profile(graph.sims))
         labels = cluster(graph, p["settings"], value, job.threads)
-        job.write_clusters(labels, {knob.name: value}, chosen, health=findings)
+        job.write_clusters(labels, {knob.name: value, **attrs}, chosen, health=findings)
 
     stages = (
         Stage("calibrate", "calibration.json", calibrate_stage,
@@ -187,6 +189,13 @@ def knn_method(name: str, doc: str, knob: Knob, cluster: ClusterFn,
                 top = selection.plateau_top(self.scores, knob.name, self.params[tolerance_key])
                 self.chosen_ = {knob.name: top[knob.name]}
 
+        def train_score(self) -> float | None:
+            """The mean of F_P and F_B on the train part at the chosen value (auto only)."""
+            if not self.chosen_:
+                return None
+            top = next(s for s in self.scores if s[knob.name] == self.chosen_[knob.name])
+            return selection.train_score(top, "the train part")["score"]
+
         def _predict(self, features, threads):
             value = self.chosen_.get(knob.name, self.params[knob.name])
             graph = self._graph(features, threads)
@@ -205,6 +214,12 @@ def knn_method(name: str, doc: str, knob: Knob, cluster: ClusterFn,
             model.profile = state.get("profile")
             model._choose()
 
+    def scan(inputs: dict, params: dict, labels) -> list[dict]:
+        knn = io.read_arrays(inputs["knn"], ["ids", "sims"])
+        graph = Graph(knn["ids"], knn["sims"],
+                      io.read_array(inputs["features"], "features") if needs_features else None)
+        return scores_of(graph, params["settings"], labels, 1)
+
     Model.__name__ = Model.__qualname__ = f"{name}_model"
     return Method(name=name, doc=doc, params=all_params, stages=stages, plan=plan, model=Model,
-                  needs_labels=lambda settings: settings[knob.name] == "auto")
+                  needs_labels=lambda settings: settings[knob.name] == "auto", scan=scan)

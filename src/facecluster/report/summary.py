@@ -39,7 +39,8 @@ def summary_rows(entries: list[dict]) -> list[dict]:
     for entry in entries:
         scores = io.read_json(entry["metrics"])
         params = dict(entry.get("summary", {}))
-        chosen = io.read_attrs(Path(entry["metrics"]).with_name("clusters.h5")).get("chosen", {})
+        clusters_attrs = io.read_attrs(Path(entry["metrics"]).with_name("clusters.h5"))
+        chosen = clusters_attrs.get("chosen", {})
         for key, value in chosen.items():  # show the value chosen on training data
             shown = f"{value:.2f}" if isinstance(value, float) else str(value)
             params[key] = f"{params.get(key, 'auto')}({shown})"
@@ -54,6 +55,7 @@ def summary_rows(entries: list[dict]) -> list[dict]:
         if quality.get("noise_edges") == 0 and quality.get("n_edges"):
             row["SNR"] = float("inf")  # every edge joins one identity
         row["health"] = health_findings(entry, scores)
+        row["notes"] = list(clusters_attrs.get("notes") or [])
         rows.append(row)
     return rows
 
@@ -181,6 +183,10 @@ def write_summary(rows: list[dict], tsv_path: str | Path, md_path: str | Path,
     tsv, md = format_table(rows)
     if any(r.get("SNR") == float("inf") for r in rows):
         md += "\nSNR inf: the graph has no edge between two identities.\n"
+    notes = [(r, note) for r in rows for note in r.get("notes", [])]
+    if notes:
+        md += "\nNotes:\n\n" + "".join(f"- **{r['dataset']} / {r['experiment']}**: {note}\n"
+                                       for r, note in notes)
     findings = [(r, f) for r in rows for f in r.get("health", [])]
     if findings:
         md += "\nHealth checks (README: Health checks):\n\n" + "".join(

@@ -223,6 +223,25 @@ def needs_labels(settings: dict) -> bool:
     return settings["graph"] == "adaptive" or settings["clustering"] == "gcn"
 
 
+def scan(inputs: dict, params: dict, labels) -> list[dict]:
+    """The linkage's F_P and F_B over θ on the test embedding (the graph cut's over its
+    cosine threshold), from the final stage's inputs."""
+    from ...core import io
+    from ...core.selection import list_threshold_scores
+    from .gcn import THETA_GRID, validation_scores
+
+    if "embedding" not in inputs:
+        return []  # the graph cut: its threshold has no train-side choice to judge
+    emb = io.read_array(inputs["embedding"], "features")
+    cands = io.read_array(inputs["cands"], "ids") if "cands" in inputs else None
+    if cands is None:
+        return validation_scores(emb, labels, params["k"])
+    from .linkage import candidate_similarities
+
+    ids, sims = candidate_similarities(emb, cands, params["k"])
+    return list_threshold_scores(ids, sims, labels, THETA_GRID, strict=True, key="theta")
+
+
 METHOD = Method(
     name="adanets",
     doc="Ada-NETS (ICLR 2022): structure space, adaptive filter, GCN, linkage",
@@ -231,4 +250,5 @@ METHOD = Method(
     plan=plan,
     model=Model,
     needs_labels=needs_labels,
+    scan=scan,
 )

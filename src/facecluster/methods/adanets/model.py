@@ -100,6 +100,17 @@ class Model(ClusterModel):
         self.theta_ = (checkpoint_theta(self.gcn_path, self.params["theta_tolerance"])
                        if theta == "auto" else float(theta))
 
+    def train_score(self) -> float | None:
+        """The held-out training identities' mean of F_P and F_B at the chosen θ."""
+        from ...core.selection import train_score
+        from .gcn import checkpoint_validation
+
+        if not self.gcn_path or self.params["theta"] != "auto":
+            return None
+        at = [s for s in checkpoint_validation(self.gcn_path).get("scores", [])
+              if s["theta"] == self.theta_]
+        return train_score(at[0], "held-out training identities")["score"] if at else None
+
     def _predict(self, features, threads):
         from ...core.health import mostly_singletons
         from . import gcn

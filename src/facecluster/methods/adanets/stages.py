@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...core import health, io
+from ...core import health, io, selection
 from ...core.contract import StageJob
 from ...core.progress import log
 
@@ -132,7 +132,7 @@ def link(job: StageJob) -> None:
     from .linkage import link as link_embeddings
 
     p = job.params
-    theta, chosen, findings = p["theta"], {}, []
+    theta, chosen, findings, at_theta = p["theta"], {}, [], []
     if theta == "auto":
         from .gcn import THETA_GRID, checkpoint_theta, checkpoint_validation, validation_health
 
@@ -143,10 +143,15 @@ def link(job: StageJob) -> None:
         validation = checkpoint_validation(job.input("model"))
         findings = validation_health(validation) + health.at_grid_edge(
             "θ", theta, THETA_GRID.tolist(), validation.get("scores"))
+        at_theta = [s for s in validation.get("scores", []) if s["theta"] == theta]
+        if at_theta:
+            meta_score = selection.train_score(at_theta[0], "held-out training identities")
     emb = job.array("embedding", "features")
     cands = job.array("cands", "ids") if p["neighbours"] == "candidates" else None
     labels, meta = link_embeddings(emb, theta, p["k"], p["neighbours"], cands,
                                    threads=job.threads)
+    if chosen and at_theta:
+        meta["train_score"] = meta_score
     job.write_clusters(labels, meta, chosen, health=findings)
 
 

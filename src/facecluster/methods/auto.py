@@ -1,0 +1,137 @@
+"""``method: auto``: the product chooses, on labeled training data, which of its methods
+to run on the faces to cluster.
+
+The candidates are compared on a validation part built like a test part: a share of the
+train part's identities (``validation.fraction``) is held out, each candidate is trained
+and tuned on the rest exactly as it is on the whole train part, and clusters the held-out
+identities as it clusters a test part (its own kNN graph and every stage).  The mean of
+F_P and F_B there is each candidate's score, honest and the same measure for every method
+(what a method's own tuning reports is not: a threshold scores better on the data it was
+chosen on, and Ada-NETS's held-out identities sit inside its training graph).  The
+``select`` stage keeps the test clusters of the best candidate (the first listed on a tie),
+each candidate trained on the whole train part as its own experiment would be, and says
+which it chose and why; the summary shows ``choice=auto(NAME)``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..core import io
+from ..core.contract import ClusterModel, Method, Outcome, Stage, StageJob
+from ..core.params import Param, Params, integer, number
+from ..core.planning import ConfigError, short_hash
+from ..core.progress import log
+
+# The candidates, each with its own main setting chosen on the train part.
+CANDIDATES = [
+    {"method": "knn_threshold", "threshold": "auto"},
+    {"method": "infomap", "threshold": "auto"},
+    {"method": "fc_es", "theta": "auto"},
+    {"method": "hdbscan", "min_cluster_size": "auto"},
+    {"method": "leiden", "resolution": "auto"},
+    {"method": "chinese_whispers", "threshold": "auto"},
+    {"method": "adanets"},
+]
+
+CANDIDATE_SCHEMA = {"type": "array", "minItems": 1,
+                    "items": {"type": "object", "required": ["method"],
+                              "properties": {"method": {"type": "string"}}}}
+
+PARAMS = Params(
+    candidates=Param(CANDIDATES, CANDIDATE_SCHEMA,
+                     "the methods to choose from, each with its settings"),
+    validation=Params(
+        fraction=Param(0.3, number(exclusive_minimum=0, exclusive_maximum=1),
+                       "the share of the train part's identities held out to compare on"),
+        seed=Param(0, integer(), "which identities are held out"),
+    ),
+)
+
+
+def _name(candidate: dict, taken: set) -> str:
+    name = candidate["method"]
+    return name if name not in taken else f"{name}-{short_hash(candidate)}"
+
+
+def select(job: StageJob) -> None:
+    """Keep the test clusters of the candidate with the best validation score."""
+    scored = []
+    for name in job.params["names"]:
+        metrics = io.read_json(job.input(f"{name}.validation"))
+        if "pairwise_f" not in metrics:
+            raise ValueError(f"{job.input(f'{name}.validation')}: the validation part has no "
+                             f"labels to score")
+        score = (metrics["pairwise_f"] + metrics["bcubed_f"]) / 2
+        scored.append((name, score))
+        log.info("candidate %s: validation F_P %.4f, F_B %.4f", name, metrics["pairwise_f"],
+                 metrics["bcubed_f"])
+    name, score = max(scored, key=lambda entry: entry[1])  # the first on a tie
+    ranking = ", ".join(f"{n} {100 * v:.1f}" for n, v in sorted(scored, key=lambda e: -e[1]))
+    why = (f"chose {name}: the best mean of F_P and F_B on held-out training identities "
+           f"({ranking})")
+    log.info("auto %s", why)
+    attrs = io.read_attrs(job.input(name))
+    job.write_clusters(io.read_array(job.input(name), "labels"),
+                       {"validation_scores": dict(scored), "notes": [why]},
+                       chosen={"choice": name}, health=attrs.get("health") or [])
+
+
+def plan(ctx, settings: dict) -> Outcome:
+    from .. import registry
+
+    validation = ctx.for_validation(settings["validation"]["fraction"],
+                                    settings["validation"]["seed"])
+    inputs, names = {}, []
+    for candidate in settings["candidates"]:
+        method = registry.get(candidate["method"])
+        if method.name == "auto":
+            raise ConfigError(f"experiments.{ctx.experiment}.candidates: auto cannot be one")
+        given = {k: v for k, v in candidate.items() if k != "method"}
+        resolved = method.params.resolve(given, where=f"experiments.{ctx.experiment}."
+                                                       f"candidates.{method.name}")
+        name = _name(candidate, set(names))
+        inputs[name] = method.plan(ctx.for_method(method), resolved).clusters
+        held_out = method.plan(validation.for_method(method), resolved).clusters
+        inputs[f"{name}.validation"] = str(Path(held_out).with_name("metrics.json"))
+        names.append(name)
+    inputs["features"] = ctx.features("test")
+    clusters = ctx.add("select", inputs, {"names": names},
+                       under=str(Path(ctx.knn("test")).parent), label="auto")
+    return Outcome(clusters, {"candidates": len(names)})
+
+
+class Model(ClusterModel):
+    """``method: auto`` as a model: ``fit`` fits every candidate and keeps the one with the
+    best train score; ``predict`` is that candidate's."""
+
+    def _fit(self, features, labels):
+        from .. import registry
+
+        best = None
+        for candidate in self.params["candidates"]:
+            given = {k: v for k, v in candidate.items() if k != "method"}
+            model = registry.get(candidate["method"]).model(knn=self.knn, **given)
+            model.fit(features, labels)
+            score = model.train_score() if hasattr(model, "train_score") else None
+            log.info("candidate %s: train score %s", candidate["method"], score)
+            if score is not None and (best is None or score > best[0]):
+                best = (score, candidate["method"], model)
+        if best is None:
+            raise ValueError("no candidate has a train score")
+        self.score_, self.choice_, self.chosen_model_ = best
+
+    def _predict(self, features, threads):
+        return self.chosen_model_.predict(features, threads=threads)
+
+
+METHOD = Method(
+    name="auto",
+    doc="the method (and setting) with the best score on labeled training data",
+    params=PARAMS,
+    stages=(Stage("select", "clusters.h5", select, "the candidate with the best train score",
+                  table=True),),
+    plan=plan,
+    model=Model,
+    needs_labels=lambda settings: True,
+)
