@@ -33,7 +33,9 @@ def code_tokens(path: Path) -> list[str]:
 
 
 def test_the_core_and_the_command_line_name_no_method():
-    names = [name for name in registry.names()]
+    # "auto" is the method that chooses among the others, and the word every setting uses
+    # for "chosen on training data": the core uses it in that second sense only.
+    names = [name for name in registry.names() if name != "auto"]
     assert {"adanets", "knn_threshold"} <= set(names)
     for path in sorted((SRC / "core").glob("*.py")) + [SRC / "cli.py",
                                                         *sorted((SRC / "report").glob("*.py"))]:

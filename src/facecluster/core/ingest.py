@@ -621,7 +621,7 @@ def load_part(dataset: dict, part: str) -> tuple[np.ndarray, np.ndarray | None,
     else:
         spec = dict(dataset.get("train") if part == "train" and dataset.get("train")
                     else dataset["input"])
-        spec["normalise"] = dataset.get("normalise", "l2")
+        spec["normalise"] = spec.get("normalise") or dataset.get("normalise", "l2")
         centre = None
         if spec["normalise"] == "center_l2" and (dataset.get("train") or dataset.get("split")):
             centre = train_centre(dataset)

@@ -333,19 +333,23 @@ def expand_sweeps(experiments: dict) -> tuple[dict, dict[str, list[str]], dict[s
 
     ``sweep: {beta: [0.5, 1], gcn.lr: [0.1, 0.01]}`` in experiment ``s`` gives the
     variants ``s.beta-0.5.gcn.lr-0.1`` … ``s.beta-1.gcn.lr-0.01``, each the
-    experiment with those keys set (dotted keys reach into sections).  Variants are
-    ordinary experiments: the plan shares every artifact they agree on.  Returns
+    experiment with those keys set (dotted keys reach into sections); ``seeds: [0, 1, 2]``
+    is a sweep over ``seed`` (a list, so that a config merged over another replaces it
+    where a ``sweep`` section would merge).  Variants are ordinary experiments: the plan
+    shares every artifact they agree on.  Returns
     (experiments by name, sweep name -> its variant names, variant -> the values it set).
     """
     expanded: dict[str, dict] = {}
     groups: dict[str, list[str]] = {}
     swept: dict[str, dict] = {}
     for name, exp in experiments.items():
-        sweep = exp.get("sweep")
+        sweep = dict(exp.get("sweep") or {})
+        if exp.get("seeds"):  # seeds: [0, 1, 2] is a sweep over seed
+            sweep["seed"] = list(exp["seeds"])
+        base = {key: value for key, value in exp.items() if key not in ("sweep", "seeds")}
         if not sweep:
-            expanded[name] = {key: value for key, value in exp.items() if key != "sweep"}
+            expanded[name] = base
             continue
-        base = {key: value for key, value in exp.items() if key != "sweep"}
         keys = list(sweep)
         groups[name] = []
         for values in itertools.product(*(sweep[key] for key in keys)):
@@ -377,7 +381,7 @@ def check_inputs(config: dict) -> None:
 
 
 # Keys of an experiment the core reads; the rest are the method's parameters.
-CORE_EXPERIMENT_KEYS = ("method", "knn", "sweep", "refine")
+CORE_EXPERIMENT_KEYS = ("method", "knn", "sweep", "seeds", "refine")
 
 
 def refine_settings(dataset: dict, experiment: dict, where: str) -> dict | None:

@@ -1,0 +1,189 @@
+"""The evaluation matrix: every method on train/test pairs nobody tuned on, ranked; how far
+each method's chosen threshold is from the best one on each test part; and what
+``method: auto`` gains over the methods it chooses from.
+
+    python benchmarks/evaluate.py [--no-run] [snakemake options...]
+
+runs the workflow on benchmarks/evaluation.yaml (merged over config/config.yaml) and
+writes ``RESULTS/evaluation.md`` with three tables:
+
+1. per pair, each experiment's F_P / F_B and its rank by their mean; the mean rank;
+2. the threshold choice: per pair and method, the mean of F_P and F_B at the chosen value
+   against the best value of the same grid on the test part (a diagnostic that reads the
+   test labels, through each method's ``scan``), and how many pairs are within 1 point;
+3. ``method: auto`` against the best method with its setting on auto on each pair, and its
+   F_B against HDBSCAN's.
+
+Run from the repository root.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(HERE))
+from scoreboard import merged_config  # noqa: E402
+
+from facecluster import registry  # noqa: E402
+from facecluster.core import io, planning  # noqa: E402
+
+CONFIGS = [ROOT / "config" / "config.yaml", HERE / "evaluation.yaml"]
+
+
+def mean_f(scores: dict) -> float:
+    return (scores["pairwise_f"] + scores["bcubed_f"]) / 2
+
+
+def collect(plan) -> dict[str, dict[str, dict]]:
+    """dataset -> experiment -> {"scores", "outcome"} for every finished result."""
+    out: dict[str, dict[str, dict]] = {}
+    for outcome in plan.outcomes:
+        metrics = Path(outcome.metrics)
+        if metrics.exists():
+            scores = io.read_json(metrics)
+            if "pairwise_f" in scores:
+                out.setdefault(outcome.dataset, {})[outcome.experiment] = {
+                    "scores": scores, "outcome": outcome}
+    return out
+
+
+def ranks(row: dict[str, dict]) -> dict[str, float]:
+    """Rank 1 = the best mean of F_P and F_B on the pair (ties share the mean rank)."""
+    order = sorted(row, key=lambda e: -mean_f(row[e]["scores"]))
+    values = [mean_f(row[e]["scores"]) for e in order]
+    out = {}
+    for e in order:
+        tied = [i + 1 for i, v in enumerate(values) if v == mean_f(row[e]["scores"])]
+        out[e] = sum(tied) / len(tied)
+    return out
+
+
+def matrix_table(results: dict, experiments: list[str]) -> list[str]:
+    lines = ["| pair | " + " | ".join(experiments) + " |",
+             "|---|" + "---:|" * len(experiments)]
+    all_ranks: dict[str, list[float]] = {e: [] for e in experiments}
+    for dataset, row in results.items():
+        r = ranks(row)
+        cells = []
+        for e in experiments:
+            if e not in row:
+                cells.append("-")
+                continue
+            s = row[e]["scores"]
+            all_ranks[e].append(r[e])
+            cells.append(f"{100 * s['pairwise_f']:.1f} / {100 * s['bcubed_f']:.1f} ({r[e]:g})")
+        lines.append(f"| {dataset} | " + " | ".join(cells) + " |")
+    lines.append("| **mean rank** | " + " | ".join(
+        f"**{statistics.mean(v):.2f}**" if v else "-" for v in all_ranks.values()) + " |")
+    return lines
+
+
+def selection_table(plan, results: dict, experiments: list[str]) -> list[str]:
+    """Chosen value's test score against the best of the grid, per pair and method."""
+    lines = ["| pair | " + " | ".join(experiments) + " |", "|---|" + "---:|" * len(experiments)]
+    within = {e: [0, 0] for e in experiments}
+    for dataset, row in results.items():
+        labels = io.labels_of(plan.features(dataset, "test"))
+        cells = []
+        for e in experiments:
+            entry = row.get(e)
+            method = registry.get(entry["outcome"].method) if entry else None
+            if not entry or method.scan is None:
+                cells.append("-")
+                continue
+            job = plan.job(entry["outcome"].clusters)
+            curve = method.scan(job.inputs, job.params, labels)
+            if not curve:
+                cells.append("-")
+                continue
+            best = max(curve, key=mean_f)
+            got = mean_f(entry["scores"])
+            gap = 100 * (mean_f(best) - got)
+            within[e][0] += gap <= 1.0
+            within[e][1] += 1
+            key = next(k for k in best if k not in ("f_pairwise", "f_bcubed"))
+            chosen = (io.read_attrs(entry["outcome"].clusters).get("chosen") or {}).get(key)
+            cells.append(f"{gap:.1f} ({chosen} vs {best[key]})")
+        lines.append(f"| {dataset} | " + " | ".join(cells) + " |")
+    lines.append("| **within 1 point** | " + " | ".join(
+        f"**{w}/{n}**" if n else "-" for w, n in within.values()) + " |")
+    return lines
+
+
+def auto_table(results: dict, candidates: list[str]) -> list[str]:
+    lines = ["| pair | auto: F_P / F_B | chose | best other (mean F) | auto − best | "
+             "auto F_B − HDBSCAN F_B |", "|---|---:|---|---|---:|---:|"]
+    gaps, fb_gains = [], []
+    for dataset, row in results.items():
+        if "auto" not in row:
+            continue
+        auto = row["auto"]
+        others = {e: row[e] for e in candidates if e in row}
+        best = max(others, key=lambda e: mean_f(others[e]["scores"]))
+        gap = 100 * (mean_f(auto["scores"]) - mean_f(others[best]["scores"]))
+        gaps.append(gap)
+        fb = "-"
+        if "hdbscan-auto" in row:
+            gain = 100 * (auto["scores"]["bcubed_f"] - row["hdbscan-auto"]["scores"]["bcubed_f"])
+            fb_gains.append(gain)
+            fb = f"{gain:+.1f}"
+        chose = (io.read_attrs(auto["outcome"].clusters).get("chosen") or {}).get("choice")
+        s = auto["scores"]
+        lines.append(f"| {dataset} | {100 * s['pairwise_f']:.1f} / {100 * s['bcubed_f']:.1f} | "
+                     f"{chose} | {best} ({100 * mean_f(others[best]['scores']):.1f}) | "
+                     f"{gap:+.1f} | {fb} |")
+    if gaps:
+        lines.append(f"| **mean** | | | | **{statistics.mean(gaps):+.2f}** (worst "
+                     f"{min(gaps):+.1f}) | **{statistics.mean(fb_gains):+.2f}** |")
+    return lines
+
+
+def report(config: dict) -> str:
+    plan = planning.make_plan(config)
+    results = collect(plan)
+    experiments = [e for e in config["run"]["experiments"] if any(e in r for r in results.values())]
+    tuned = [e for e in experiments if e != "auto"]
+    return "\n".join(
+        ["**The evaluation matrix**: F_P / F_B (rank by their mean) on every train/test pair", ""]
+        + matrix_table(results, experiments)
+        + ["", "**The threshold choice**: points (mean of F_P and F_B) between the chosen value "
+           "and the best value of the same grid on the test part (chosen vs best); a "
+           "diagnostic that reads the test labels", ""]
+        + selection_table(plan, results, tuned)
+        + ["", "**method: auto** against the best of the methods with their setting on auto", ""]
+        + auto_table(results, tuned)) + "\n"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--no-run", action="store_true", help="only write the tables")
+    parser.add_argument("--cores", default="all")
+    args, snakemake_args = parser.parse_known_args(argv)
+    os.chdir(ROOT)
+    if not args.no_run:
+        command = [sys.executable, "-m", "snakemake", "all", "--cores", str(args.cores),
+                   *snakemake_args, "--configfile", str(HERE / "evaluation.yaml")]
+        print("+", " ".join(command), flush=True)
+        done = subprocess.run(command, cwd=ROOT)
+        if done.returncode != 0:
+            print(f"error: the workflow failed (exit {done.returncode})", file=sys.stderr)
+            return done.returncode
+    config = merged_config(CONFIGS)
+    text = report(config)
+    out = ROOT / config["results"] / "evaluation.md"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
