@@ -34,3 +34,30 @@ def test_tolerance_takes_the_largest_threshold_near_the_best():
         plateau_top(scores, tolerance=-0.1)
     with pytest.raises(ValueError, match="no scores"):
         plateau_top([])
+
+
+def test_coarse_to_fine_finds_the_grid_best_and_its_plateau_top():
+    """A smooth curve peaking at 0.62 with a plateau to 0.70: the coarse-to-fine search
+    gives the same choice as the whole grid, from fewer clusterings."""
+    from facecluster.core.selection import THRESHOLD_GRID, coarse_to_fine_scores, score_thresholds
+
+    calls = []
+    truth = np.repeat(np.arange(10), 10)
+
+    def cluster_at(t):  # merges identities below 0.55, splits them above 0.75
+        calls.append(t)
+        if t < 0.55:
+            return truth // 2
+        if t > 0.75:
+            return np.arange(truth.size)
+        return truth if 0.62 <= t <= 0.70 else np.where(np.arange(truth.size) % 10 == 0,
+                                                        100 + np.arange(truth.size), truth)
+
+    full = score_thresholds(cluster_at, truth, THRESHOLD_GRID)
+    n_full = len(calls)
+    calls.clear()
+    fast = coarse_to_fine_scores(cluster_at, truth, THRESHOLD_GRID)
+    assert len(calls) < n_full / 2
+    for tolerance in (0.0, 0.01, 0.05):
+        assert plateau_top(fast, tolerance=tolerance) == plateau_top(full, tolerance=tolerance)
+    assert [s["threshold"] for s in fast] == sorted(s["threshold"] for s in fast)

@@ -37,6 +37,29 @@ def score_thresholds(cluster_at: Callable[[float], np.ndarray], labels: np.ndarr
     return scores
 
 
+def coarse_to_fine_scores(cluster_at: Callable[[float], np.ndarray], labels: np.ndarray,
+                          thresholds, key: str = "threshold", step: int = 5,
+                          tolerance: float = TOLERANCE, margin: float = 0.03) -> list[dict]:
+    """``score_thresholds`` on every ``step``-th value of the grid (and its last), then on
+    every value between the coarse point before the best and the coarse point after the
+    last one within ``tolerance + margin`` of it: the best value and the top of its plateau
+    at the grid's resolution, for a fraction of the clusterings.  Entries in grid order."""
+    grid = list(thresholds)
+    if len(grid) <= 2 * step:
+        return score_thresholds(cluster_at, labels, grid, key)
+    coarse = sorted(set(range(0, len(grid), step)) | {len(grid) - 1})
+    scored = dict(zip(coarse, score_thresholds(cluster_at, labels, [grid[i] for i in coarse],
+                                               key)))
+    means = {i: (s["f_pairwise"] + s["f_bcubed"]) / 2 for i, s in scored.items()}
+    best = max(means.values())
+    first = min(i for i in coarse if means[i] == best)
+    last = max(i for i in coarse if means[i] >= best - tolerance - margin)
+    lo, hi = max(0, first - step), min(len(grid) - 1, last + step)
+    fine = [i for i in range(lo, hi + 1) if i not in scored]
+    scored.update(zip(fine, score_thresholds(cluster_at, labels, [grid[i] for i in fine], key)))
+    return [scored[i] for i in sorted(scored)]
+
+
 def list_threshold_scores(ids: np.ndarray, sims: np.ndarray, labels: np.ndarray,
                          thresholds=THRESHOLD_GRID, strict: bool = False,
                          key: str = "threshold") -> list[dict]:

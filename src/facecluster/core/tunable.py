@@ -73,7 +73,7 @@ def _value_label(value) -> str:
 def knn_method(name: str, doc: str, knob: Knob, cluster: ClusterFn,
                params: Params | None = None, *, needs_features: bool = False,
                memory: tuple[float, float] = (1000, 4), runtime: tuple[float, float] = (10, 0.02),
-               threads: int | str = 1, version: int = 1) -> Method:
+               threads: int | str = 1, version: int = 2) -> Method:
     """The ``Method`` of a kNN-graph method with one knob (see the module docstring).
 
     ``cluster(graph, settings, value, threads)`` returns int cluster labels (N,) of the
@@ -100,7 +100,9 @@ def knn_method(name: str, doc: str, knob: Knob, cluster: ClusterFn,
         return Graph(knn["ids"], knn["sims"], job.features() if needs_features else None)
 
     def scores_of(graph: Graph, settings: dict, labels: np.ndarray, n_threads: int) -> list[dict]:
-        return selection.score_thresholds(
+        # Coarse to fine: the grid's best value and the top of its plateau for about a
+        # third of the clusterings (a low threshold on a large part is a slow one).
+        return selection.coarse_to_fine_scores(
             lambda value: cluster(graph, settings, value, n_threads), labels, grid, knob.name)
 
     def calibrate_stage(job: StageJob) -> None:
