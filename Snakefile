@@ -27,6 +27,9 @@ include: "rules/ingest.smk"
 include: "rules/knn.smk"
 include: "rules/methods.smk"
 include: "rules/metrics.smk"
+include: "rules/report.smk"
+
+report: "workflow/report/workflow.rst"
 
 
 rule all:
@@ -34,6 +37,8 @@ rule all:
     input:
         PLAN.summary_tsv,
         PLAN.summary_md,
+        # the report's figures, with `report: true` (else: snakemake report)
+        REPORT_FIGURES if config.get("report") else [],
 
 
 # Every experiment's trained model as a folder, for `facecluster cluster --model` on new

@@ -243,7 +243,7 @@ def theta_scan(results: Path, runs: list[SizeRun]) -> list[str]:
     """Markdown: test F_P / F_B of every linkage over GCN embeddings and kNN candidates at
     each θ of ``THETA_SCAN`` (the linkage's inputs are recorded in its clusters)."""
     from facecluster.core.selection import list_threshold_scores
-    from facecluster.methods.adanets.linkage import candidate_similarities
+    from facecluster.core.sparse import candidate_similarities
 
     lines = ["**Diagnostic: test F_P / F_B of the embedding linkage over θ** (uses test labels)",
              "", "| dataset | θ chosen | " + " | ".join(f"{t:.2f}" for t in THETA_SCAN) + " |",

@@ -23,7 +23,7 @@ rule summary:
         [r.metrics for r in PLAN.outcomes],
         [r.quality for r in PLAN.outcomes if r.quality],
     output:
-        tsv=PLAN.summary_tsv,
+        tsv=report(PLAN.summary_tsv, caption="../workflow/report/summary.rst", category="Summary"),
         md=PLAN.summary_md,
     params:
         entries=as_json([

@@ -262,6 +262,27 @@ def cmd_summary(args) -> None:
                         hard_cluster_table(entries)))
 
 
+# ---------------------------------------------------------------- report figures
+def cmd_figures_result(args) -> None:
+    from .report.figures import result_figures
+
+    registry.load_modules(args.method_modules)
+    result_figures(args.clusters, args.features, args.method, json.loads(args.job),
+                   json.loads(args.lineage), args.out)
+
+
+def cmd_figures_dataset(args) -> None:
+    from .report.figures import dataset_figures
+
+    dataset_figures(json.loads(args.entries), args.folder, args.out)
+
+
+def cmd_figures_scoreboard(args) -> None:
+    from .report.figures import scoreboard_figure
+
+    scoreboard_figure(json.loads(args.entries), args.out)
+
+
 # ---------------------------------------------------------------- the parser
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="facecluster", description=__doc__.splitlines()[0])
@@ -355,6 +376,24 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--clusters", required=True)
     sp.add_argument("--features", required=True)
     sp.add_argument("--out", required=True)
+
+    sp = add("figures-result", cmd_figures_result, "the report's figures of one result")
+    sp.add_argument("--clusters", required=True)
+    sp.add_argument("--features", required=True)
+    sp.add_argument("--method", required=True)
+    sp.add_argument("--job", required=True, help="the final job's inputs and params, as JSON")
+    sp.add_argument("--lineage", default="{}", help="the result's artifacts by stage, as JSON")
+    sp.add_argument("--out", required=True, help="the folder of figures")
+    modules(sp)
+
+    sp = add("figures-dataset", cmd_figures_dataset, "the report's figures of one dataset")
+    sp.add_argument("--entries", required=True, help="JSON list of {experiment, metrics}")
+    sp.add_argument("--folder", required=True, help="the dataset's results folder")
+    sp.add_argument("--out", required=True, help="the folder of figures")
+
+    sp = add("figures-scoreboard", cmd_figures_scoreboard, "the report's scoreboard chart")
+    sp.add_argument("--entries", required=True, help="JSON list of {dataset, experiment, metrics}")
+    sp.add_argument("--out", required=True, help="the chart (.png)")
 
     sp = add("summary", cmd_summary, "one table across every experiment")
     sp.add_argument("--entries", required=True,

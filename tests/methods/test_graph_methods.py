@@ -109,7 +109,7 @@ def test_leiden_equals_leidenalg_on_the_same_graph(faces):
 
     _, _, graph = faces
     got = run("leiden", graph, 0.4)
-    edges, weights = {}, {}
+    weights = {}
     for i in range(60):
         for j, s in zip(graph.ids[i], graph.sims[i]):
             if j != i and s > 0:

@@ -34,7 +34,6 @@ import numpy as np
 
 from . import io
 from .params import Params
-from .progress import log
 
 if TYPE_CHECKING:
     from .planning import PlanContext
@@ -258,6 +257,9 @@ class Method:
     # and the report: scan(inputs, params, labels) -> [{name: value, "f_pairwise",
     # "f_bcubed"}] over the threshold's grid, from the final stage's inputs and params.
     scan: Callable[[dict, dict, Any], list[dict]] | None = None
+    # Optional: the method's own report figures: figures(lineage, folder) -> file names,
+    # ``lineage`` mapping "{method}.{stage}" to the artifacts a result was made from.
+    figures: Callable[[dict, Any], list[str]] | None = None
 
     def __post_init__(self):
         if not self.name.isidentifier():

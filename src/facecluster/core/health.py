@@ -47,6 +47,31 @@ def at_grid_edge(name: str, value, grid: Iterable, scores: list[dict] | None = N
                                  f"on data more like the data you cluster", value=value)]
 
 
+def validation_findings(validation: dict, model: str, knob: str) -> list[dict]:
+    """Findings on a model's validation on held-out training identities (a record with
+    ``score``, ``step`` and ``untrained_score``, the mean of F_P and F_B): identities
+    clustered perfectly (they can choose neither the model nor ``knob``), or a training
+    that never beat the untrained model on them.  ``model`` names the model in the
+    message ("the GCN")."""
+    out = []
+    if not validation:
+        return out
+    if validation.get("score", 0) >= 0.999:
+        out.append(finding("validation_saturated",
+                           f"{model}'s held-out training identities are clustered perfectly "
+                           f"(score {validation['score']:.4f}): too easy to choose a model or "
+                           f"{knob}; train on more, or more varied, identities, or set {knob} "
+                           f"by hand", score=validation["score"]))
+    untrained = validation.get("untrained_score")
+    if untrained is not None and untrained >= validation.get("score", 0):
+        out.append(finding("untrained_best",
+                           f"no trained model scored above the untrained one on {model}'s "
+                           f"held-out identities ({validation['score']:.4f} vs "
+                           f"{untrained:.4f}); the model of step {validation['step']} was kept",
+                           score=validation["score"], untrained_score=untrained))
+    return out
+
+
 def mostly_singletons(labels: np.ndarray, ids: np.ndarray, sims: np.ndarray,
                       limit: float = 0.9) -> list[dict]:
     """Almost every face alone, while the kNN graph at the baseline's label-free τ puts most

@@ -396,3 +396,13 @@ def write_index(path, idx) -> None:
 
 def read_index(path, threads: int = 1):
     return _faiss(threads).read_index(str(path))
+
+
+def knn_stage(job) -> None:
+    """A method's stage that builds the kNN artifact of a features artifact it made (an
+    embedding): ``job.params`` are the kNN settings (``PARAMS``), the output is ``knn.h5``
+    as the core's ``knn`` rule writes it.  Ada-NETS's second round, GCN-V's second pass."""
+    from . import io
+
+    ids, sims, meta = knn_graph(job.features(), threads=job.threads, **job.params)
+    io.write_arrays(job.out, {"ids": ids, "sims": sims}, {**meta, "params": job.params})

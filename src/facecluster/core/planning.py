@@ -155,6 +155,21 @@ class Plan:
         """The output paths of every job of one method's stage, sorted."""
         return sorted(p for p, j in self.jobs.items() if (j.method, j.stage) == (method, stage))
 
+    def lineage(self, output: str) -> dict[str, list[str]]:
+        """Every method artifact ``output`` was made from (itself included), by
+        ``"{method}.{stage}"``: what a method's report figures read."""
+        found: dict[str, list[str]] = {}
+        todo, seen = [output], set()
+        while todo:
+            path = todo.pop()
+            if path in seen or path not in self.jobs:
+                continue
+            seen.add(path)
+            job = self.jobs[path]
+            found.setdefault(f"{job.method}.{job.stage}", []).append(path)
+            todo.extend(job.inputs.values())
+        return {key: sorted(paths) for key, paths in found.items()}
+
     def stages(self) -> list[tuple[str, str]]:
         """(method, stage) of every planned job, without repeats, in plan order."""
         return list(dict.fromkeys((j.method, j.stage) for j in self.jobs.values()))

@@ -43,6 +43,7 @@ CORE_STAGES: dict[str, Sizing] = {
     "refine":  Sizing((1000, 8), (10, 0.05)),
     "metrics": Sizing((1000, 2), (10, 0.02)),
     "summary": Sizing((1000, 0), (5, 0.0)),
+    "report":  Sizing((1000, 4), (10, 0.05)),
 }
 
 

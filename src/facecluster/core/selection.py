@@ -24,16 +24,23 @@ TOLERANCE = 0.01
 
 def score_thresholds(cluster_at: Callable[[float], np.ndarray], labels: np.ndarray,
                      thresholds=THRESHOLD_GRID, key: str = "threshold") -> list[dict]:
-    """``[{key: t, "f_pairwise": F_P, "f_bcubed": F_B}]`` of ``cluster_at(t)`` against
-    ``labels`` (N,) at each threshold ``t``."""
+    """``[{key: t, "f_pairwise": F_P, "f_bcubed": F_B, "p_pairwise", "r_pairwise",
+    "p_bcubed", "r_bcubed", "n_clusters"}]`` of ``cluster_at(t)`` against ``labels`` (N,) at
+    each threshold ``t``; with ``labels`` None only ``n_clusters``."""
     from .metrics import bcubed_prf, pairwise_prf
 
     scores = []
     for t in thresholds:
         value = t.item() if hasattr(t, "item") else t  # a plain int or float, as given
         pred = cluster_at(value)
-        scores.append({key: value, "f_pairwise": pairwise_prf(labels, pred)[2],
-                       "f_bcubed": bcubed_prf(labels, pred)[2]})
+        if labels is None:  # unlabeled: how many clusters, nothing to score
+            scores.append({key: value, "n_clusters": int(np.unique(pred).size)})
+            continue
+        pp, pr, pf = pairwise_prf(labels, pred)
+        bp, br, bf = bcubed_prf(labels, pred)
+        scores.append({key: value, "f_pairwise": pf, "f_bcubed": bf, "p_pairwise": pp,
+                       "r_pairwise": pr, "p_bcubed": bp, "r_bcubed": br,
+                       "n_clusters": int(np.unique(pred).size)})
     return scores
 
 

@@ -108,3 +108,36 @@ def similarity_graph(ids: np.ndarray, sims: np.ndarray, min_similarity: float = 
                           shape=(n, n))
     return graph.maximum(graph.T).tocsr()
 
+
+def unit_rows(embeddings: np.ndarray) -> np.ndarray:
+    """The rows of ``embeddings`` (N, E) scaled to unit length, float32 (zero rows stay 0)."""
+    emb = np.asarray(embeddings, dtype=np.float32)
+    return emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+
+
+def candidate_similarities(embeddings: np.ndarray, cand_ids: np.ndarray, k: int | None = None,
+                           block: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+    """The first ``k`` candidates of every vertex and their cosine with it in the
+    embedding space: ``(ids, sims)`` (N, k), padding (id −1) given similarity −1.  The
+    lists of one space re-scored in another (a model's embedding) without a new search:
+    linear in N.
+
+    ``embeddings`` (N, E) need not be normalised; ``cand_ids`` (N, ≥k) index them.
+    Memory stays O(block·k·E).
+    """
+    n = np.shape(embeddings)[0]
+    cand_ids = np.asarray(cand_ids)
+    if cand_ids.ndim != 2 or cand_ids.shape[0] != n:
+        raise ValueError(f"candidates {cand_ids.shape} do not match {n} embeddings")
+    k = cand_ids.shape[1] if k is None else min(int(k), cand_ids.shape[1])
+    ids = np.ascontiguousarray(cand_ids[:, :k])
+    if ids.size and (ids.min() < -1 or ids.max() >= n):
+        raise ValueError("candidate ids must lie in [-1, N)")
+    unit = unit_rows(embeddings)
+    sims = np.empty(ids.shape, dtype=np.float32)
+    for start in range(0, ids.shape[0], block):
+        rows = ids[start:start + block]
+        sims[start:start + block] = np.einsum("ne,nke->nk", unit[start:start + block],
+                                              unit[np.maximum(rows, 0)])
+    sims[ids < 0] = -1.0
+    return ids, sims

@@ -128,13 +128,15 @@ def knn_method(name: str, doc: str, knob: Knob, cluster: ClusterFn,
             top = selection.plateau_top(scores, knob.name, p["tolerance"])
             value = chosen[knob.name] = top[knob.name]
             attrs["train_score"] = selection.train_score(top, "the train part, clustered whole")
+            attrs["train_curve"] = scores
             log.info("%s = %s: the largest within %.3f of the best F on the train part",
                      knob.name, value, p["tolerance"])
             findings = health.at_grid_edge(knob.name, value, grid, scores) + \
                 health.profile_shift(calibration.get("profile"),
                                      health.similarity_profile(graph.sims))
         labels = cluster(graph, p["settings"], value, job.threads)
-        job.write_clusters(labels, {knob.name: value, **attrs}, chosen, health=findings)
+        job.write_clusters(labels, {knob.name: value, "knob": knob.name, **attrs}, chosen,
+                           health=findings)
 
     stages = (
         Stage("calibrate", "calibration.json", calibrate_stage,
@@ -220,6 +222,10 @@ def knn_method(name: str, doc: str, knob: Knob, cluster: ClusterFn,
         knn = io.read_arrays(inputs["knn"], ["ids", "sims"])
         graph = Graph(knn["ids"], knn["sims"],
                       io.read_array(inputs["features"], "features") if needs_features else None)
+        if labels is None:  # every value of the grid: the cluster counts
+            return selection.score_thresholds(
+                lambda value: cluster(graph, params["settings"], value, 1), None, grid,
+                knob.name)
         return scores_of(graph, params["settings"], labels, 1)
 
     Model.__name__ = Model.__qualname__ = f"{name}_model"

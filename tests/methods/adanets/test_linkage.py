@@ -3,7 +3,8 @@ import scipy.sparse as sp
 
 import pytest
 
-from facecluster.methods.adanets.linkage import (candidate_similarities, graph_cut, link_candidates,
+from facecluster.core.sparse import candidate_similarities
+from facecluster.methods.adanets.linkage import (graph_cut, link_candidates,
                                  link_embeddings)
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from ...core import selection
 from ...core.contract import Method, Outcome, Stage
+from ...core.knn import knn_stage
 from ...core.params import (Param, Params, auto_or, boolean, choice, integer, nullable,
                             number)
 from ...core.planning import ConfigError, number_tag, threshold_tag
@@ -86,7 +87,7 @@ STAGES = (
           threads="all", table=True, memory=(1000, 6), runtime=(10, 0.05)),
     Stage("graph_cut", "clusters.h5", stages.graph_cut, "the built graph, low-cosine edges cut "
           "(Table 8)", table=True, memory=(1000, 6), runtime=(10, 0.02)),
-    Stage("knn_embedding", "knn.h5", stages.knn_embedding, "the kNN graph of an embedding "
+    Stage("knn_embedding", "knn.h5", knn_stage, "the kNN graph of an embedding "
           "(second round)", threads="all", gpu=True, memory=(1000, 6), runtime=(10, 0.10)),
     Stage("bundle", "model", stages.bundle, "the trained filter and GCN as a model folder",
           memory=(1000, 0), runtime=(5, 0.0)),
@@ -226,19 +227,24 @@ def needs_labels(settings: dict) -> bool:
 def scan(inputs: dict, params: dict, labels) -> list[dict]:
     """The linkage's F_P and F_B over θ on the test embedding (the graph cut's over its
     cosine threshold), from the final stage's inputs."""
+    import numpy as np
+
     from ...core import io
     from ...core.selection import list_threshold_scores
-    from .gcn import THETA_GRID, validation_scores
+    from .gcn import THETA_GRID
 
     if "embedding" not in inputs:
         return []  # the graph cut: its threshold has no train-side choice to judge
-    emb = io.read_array(inputs["embedding"], "features")
-    cands = io.read_array(inputs["cands"], "ids") if "cands" in inputs else None
-    if cands is None:
-        return validation_scores(emb, labels, params["k"])
-    from .linkage import candidate_similarities
+    from ...core.knn import knn_graph
+    from ...core.sparse import candidate_similarities
 
-    ids, sims = candidate_similarities(emb, cands, params["k"])
+    emb = io.read_array(inputs["embedding"], "features")
+    if "cands" in inputs:
+        ids, sims = candidate_similarities(emb, io.read_array(inputs["cands"], "ids"),
+                                           params["k"])
+    else:  # the linkage searched the embedding space
+        unit = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+        ids, sims, _ = knn_graph(unit, k=min(params["k"], len(emb)))
     return list_threshold_scores(ids, sims, labels, THETA_GRID, strict=True, key="theta")
 
 
@@ -251,4 +257,11 @@ METHOD = Method(
     model=Model,
     needs_labels=needs_labels,
     scan=scan,
+    figures=lambda lineage, out: _figures(lineage, out),
 )
+
+
+def _figures(lineage, out):
+    from .figures import figures
+
+    return figures(lineage, out)

@@ -217,7 +217,7 @@ def validation_scores(emb: np.ndarray, labels: np.ndarray, k: int,
     ``emb``, −1 for none) from those lists, as ``linkage.link_candidates`` does.
     """
     if candidates is not None:
-        from .linkage import candidate_similarities
+        from ...core.sparse import candidate_similarities
 
         ids, sims = candidate_similarities(emb, candidates, k)
     else:
@@ -386,28 +386,10 @@ def checkpoint_validation(path) -> dict:
 
 
 def validation_health(validation: dict) -> list[dict]:
-    """Findings on a GCN's validation (``core.health``): held-out identities clustered
-    perfectly (they can choose neither the model nor θ), or a training that never beat the
-    untrained model on them."""
-    from ...core.health import finding
+    """Findings on a GCN's validation (``core.health.validation_findings``)."""
+    from ...core.health import validation_findings
 
-    out = []
-    if not validation:
-        return out
-    if validation.get("score", 0) >= 0.999:
-        out.append(finding("validation_saturated",
-                           f"the GCN's held-out training identities are clustered perfectly "
-                           f"(score {validation['score']:.4f}): too easy to choose a model or "
-                           f"θ; train on more, or more varied, identities, or set θ by hand",
-                           score=validation["score"]))
-    untrained = validation.get("untrained_score")
-    if untrained is not None and untrained >= validation.get("score", 0):
-        out.append(finding("untrained_best",
-                           f"no trained GCN scored above the untrained one on held-out "
-                           f"identities ({validation['score']:.4f} vs {untrained:.4f}); the "
-                           f"model of step {validation['step']} was kept",
-                           score=validation["score"], untrained_score=untrained))
-    return out
+    return validation_findings(validation, "the GCN", "θ")
 
 
 def save_checkpoint(path, checkpoint: dict) -> None:

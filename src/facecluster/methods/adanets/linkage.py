@@ -22,47 +22,17 @@ import scipy.sparse as sp
 
 from ...core.components import components_from_edges, link_threshold
 from ...core.knn import knn_graph
-
-
-def _unit_rows(embeddings: np.ndarray) -> np.ndarray:
-    emb = np.asarray(embeddings, dtype=np.float32)
-    return emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+from ...core.sparse import candidate_similarities, unit_rows
 
 
 def link_embeddings(embeddings: np.ndarray, theta: float, k: int = 80, threads: int = 1,
                     **knn_params) -> tuple[np.ndarray, dict]:
     """Cluster labels from pairs with cosine > ``theta`` among each vertex's k nearest neighbours."""
-    ids, sims, meta = knn_graph(_unit_rows(embeddings), k=k, threads=threads, **knn_params)
+    ids, sims, meta = knn_graph(unit_rows(embeddings), k=k, threads=threads, **knn_params)
     # Timings stay in the log: the clusters artifact is the same bytes on every run.
     meta = {key: value for key, value in meta.items() if not key.endswith("_seconds")}
     return link_neighbours(ids, sims, theta), {"theta": theta, "neighbours": "embedding",
                                                "linkage_knn": meta}
-
-
-def candidate_similarities(embeddings: np.ndarray, cand_ids: np.ndarray, k: int | None = None,
-                           block: int = 4096) -> tuple[np.ndarray, np.ndarray]:
-    """The first ``k`` candidates of every vertex and their cosine with it in the
-    embedding space: ``(ids, sims)`` (N, k), padding (id −1) given similarity −1.
-
-    ``embeddings`` (N, E) need not be normalised; ``cand_ids`` (N, ≥k) index them.
-    Memory stays O(block·k·E).
-    """
-    n = np.shape(embeddings)[0]
-    cand_ids = np.asarray(cand_ids)
-    if cand_ids.ndim != 2 or cand_ids.shape[0] != n:
-        raise ValueError(f"candidates {cand_ids.shape} do not match {n} embeddings")
-    k = cand_ids.shape[1] if k is None else min(int(k), cand_ids.shape[1])
-    ids = np.ascontiguousarray(cand_ids[:, :k])
-    if ids.size and (ids.min() < -1 or ids.max() >= n):
-        raise ValueError("candidate ids must lie in [-1, N)")
-    unit = _unit_rows(embeddings)
-    sims = np.empty(ids.shape, dtype=np.float32)
-    for start in range(0, ids.shape[0], block):
-        rows = ids[start:start + block]
-        sims[start:start + block] = np.einsum("ne,nke->nk", unit[start:start + block],
-                                              unit[np.maximum(rows, 0)])
-    sims[ids < 0] = -1.0
-    return ids, sims
 
 
 def link_candidates(embeddings: np.ndarray, cand_ids: np.ndarray, theta: float,

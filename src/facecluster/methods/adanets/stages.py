@@ -152,6 +152,8 @@ def link(job: StageJob) -> None:
                                    threads=job.threads)
     if chosen and at_theta:
         meta["train_score"] = meta_score
+        meta["train_curve"] = validation["scores"]
+    meta["knob"] = "theta"
     job.write_clusters(labels, meta, chosen, health=findings)
 
 
@@ -160,13 +162,6 @@ def graph_cut(job: StageJob) -> None:
 
     labels = cut(io.read_csr(job.input("graph")), job.features(), job.params["threshold"])
     job.write_clusters(labels, {"threshold": job.params["threshold"]})
-
-
-def knn_embedding(job: StageJob) -> None:
-    from ...core.knn import knn_graph
-
-    ids, sims, meta = knn_graph(job.features(), threads=job.threads, **job.params)
-    io.write_arrays(job.out, {"ids": ids, "sims": sims}, {**meta, "params": job.params})
 
 
 def bundle(job: StageJob) -> None:
