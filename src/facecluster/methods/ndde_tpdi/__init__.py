@@ -1,0 +1,286 @@
+"""Hard clusters (Chen et al., ECCV 2022): a learned pairwise distance, NDDe densities, TPDi
+distances and density-peak linkage, for the small and sparse clusters other methods miss.
+
+Stages (``similarity.py``, ``density.py``):
+
+- ``train``: the pair similarity on the labeled train part (with ``distance: learned``);
+- ``distances``: each part's kNN lists scored by it (d = 1 − sigmoid), or by 1 − cosine
+  (``distance: cosine``, the ablation), re-sorted by d;
+- ``calibrate``: with ``cut: auto``, the linkage of the train part at every cut of a grid,
+  scored against its labels (the similarity scores the faces it was trained on there: an
+  optimistic curve);
+- ``cluster``: TPDi (or the plain d), NDDe (approximate, exact or naive) and the
+  density-peak linkage cut at ``cut``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ...core import io, selection
+from ...core.contract import ClusterModel, Method, Outcome, Stage, StageJob
+from ...core.params import Param, Params, auto_or, boolean, choice, integer, number
+from ...core.progress import log
+
+MODEL = Params(
+    width=Param(64, integer(8), "the encoder's width after the input projection (reference: "
+                                "256, no projection)"),
+    project=Param(True, boolean(), "project the features to `width` first (reference: no)"),
+    heads=Param(4, integer(1), "attention heads (reference: 8)"),
+    ff=Param(256, integer(8), "the feed-forward width (reference: 2048)"),
+    dropout=Param(0.2, number(0, exclusive_maximum=1), "dropout (reference: 0.2)"),
+    lr=Param(1e-3, number(exclusive_minimum=0), "Adam's learning rate (reference: 1e-4 over "
+                                                "10 epochs of 576k anchors)"),
+    weight_decay=Param(5e-4, number(0), "Adam's weight decay (reference: 5e-4)"),
+    epochs=Param(10, integer(1), "passes over the train part's anchors (reference: 10)"),
+    batch_size=Param(512, integer(1), "anchors per step (reference: 512)"),
+)
+
+# Overrides that rebuild the reference code's similarity (about 0.2 GFLOP a face).
+REFERENCE = {"width": 256, "project": False, "heads": 8, "ff": 2048, "lr": 1e-4}
+
+CUT_GRID = np.round(np.arange(0.05, 1.0, 0.01), 2).tolist()
+
+PARAMS = Params(
+    distance=Param("learned", choice("learned", "cosine"),
+                   "learned: the pair similarity | cosine: 1 − cosine (the ablation)"),
+    tpdi=Param(True, boolean(), "link by TPDi (σ = 0.05) | by the distance itself"),
+    density=Param("approx", choice("approx", "exact", "naive"),
+                  "NDDe approximate (the paper's default) | exact diffusion | naive count"),
+    cut=Param(0.7, auto_or(number(0, 1)), "link a face to its parent while the distance is "
+                                          "below this (0.7); auto: chosen on the train part"),
+    cut_tolerance=Param(selection.TOLERANCE, number(0),
+                        "auto: the smallest cut whose train score is within this of the best "
+                        "(the cautious side)"),
+    model=MODEL,
+    seed=Param(0, integer(), "the similarity's training seed"),
+)
+
+
+def _torch_threads(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(max(1, int(threads)))
+
+
+# ------------------------------------------------------------------ stages
+def train_stage(job: StageJob) -> None:
+    from . import similarity
+
+    _torch_threads(job.threads)
+    labels = job.labels()
+    if labels is None:
+        raise ValueError(f"{job.input('features')}: the pair similarity trains on labels")
+    checkpoint, info = similarity.train(job.features(), job.array("knn", "ids"), labels,
+                                        job.params["model"], job.params["seed"])
+    io.save_torch(job.out, checkpoint)
+    log.info("pair similarity trained: loss %.4f -> %.4f in %d steps, %.1f s",
+             info["loss_first"], info["loss_last"], info["steps"], info["seconds"])
+
+
+def distances_of(ids, sims, features, distance: str, model_path: str | None, threads: int):
+    from .density import sort_by_distance
+
+    if distance == "cosine":
+        d = np.where(ids >= 0, 1.0 - sims, 1.0).astype(np.float32)
+    else:
+        import torch
+
+        from . import similarity
+
+        _torch_threads(threads)
+        model = similarity.load(torch.load(model_path, map_location="cpu", weights_only=True))
+        d = similarity.distances(model, features, ids)
+    return sort_by_distance(ids, d)
+
+
+def distances_stage(job: StageJob) -> None:
+    knn = job.arrays("knn", ["ids", "sims"])
+    ids, d = distances_of(knn["ids"], knn["sims"], job.features(), job.params["distance"],
+                          job.inputs.get("model"), job.threads)
+    io.write_arrays(job.out, {"ids": ids, "d": d}, {"distance": job.params["distance"]})
+
+
+def _cluster_fn(settings: dict, threads: int):
+    from .density import cluster
+
+    cache: dict = {}
+    return lambda ids, d, cut: cluster(ids, d, cut, settings["tpdi"], settings["density"],
+                                       threads, cache)
+
+
+def calibrate_stage(job: StageJob) -> None:
+    lists = job.arrays("distances", ["ids", "d"])
+    labels = job.labels()
+    run = _cluster_fn(job.params, job.threads)
+    scores = selection.coarse_to_fine_scores(lambda c: run(lists["ids"], lists["d"], c),
+                                             labels, CUT_GRID, "cut")
+    io.write_json(job.out, {"scores": scores})
+
+
+def choose_cut(scores: list[dict], tolerance: float) -> dict:
+    """The smallest cut within ``tolerance`` of the best train score: a larger cut links
+    more (the opposite of a similarity threshold), so the cautious side is the small one."""
+    flipped = [{**s, "cut": -s["cut"]} for s in scores]
+    top = selection.plateau_top(flipped, "cut", tolerance)
+    return {**top, "cut": -top["cut"]}
+
+
+def cluster_stage(job: StageJob) -> None:
+    from ...core import health
+
+    p = job.params
+    lists = job.arrays("distances", ["ids", "d"])
+    cut, chosen, attrs, findings = p["cut"], {}, {"knob": "cut"}, []
+    if cut == "auto":
+        scores = io.read_json(job.input("calibration"))["scores"]
+        top = choose_cut(scores, p["cut_tolerance"])
+        cut = chosen["cut"] = top["cut"]
+        attrs.update(train_score=selection.train_score(top, "the train part, clustered whole"),
+                     train_curve=scores)
+        findings = health.at_grid_edge("cut", cut, CUT_GRID, scores)
+    labels = _cluster_fn(p, job.threads)(lists["ids"], lists["d"], float(cut))
+    job.write_clusters(labels, {**attrs, "cut": float(cut)}, chosen, health=findings)
+
+
+def bundle_stage(job: StageJob) -> None:
+    import torch
+
+    model = Model(knn=job.params["knn"], **job.params["settings"])
+    if "model" in job.inputs:
+        model.checkpoint = torch.load(job.input("model"), map_location="cpu",
+                                      weights_only=True)
+    s = model.params
+    model.cut_ = choose_cut(io.read_json(job.input("calibration"))["scores"],
+                            s["cut_tolerance"])["cut"] if s["cut"] == "auto" else s["cut"]
+    model.fitted = True
+    model.save(job.out)
+    log.info("hard-clusters model written to %s (cut %.2f)", job.out, model.cut_)
+
+
+STAGES = (
+    Stage("train", "similarity.pt", train_stage, "the pair similarity on the train part",
+          threads="all", gpu=True, memory=(2000, 6), runtime=(30, 0.3)),
+    Stage("distances", "distances.h5", distances_stage, "the kNN lists scored and re-sorted",
+          threads="all", gpu=True, memory=(1000, 6), runtime=(10, 0.1)),
+    Stage("calibrate", "calibration.json", calibrate_stage, "cut auto: F at every cut",
+          threads="all", memory=(1000, 10), runtime=(10, 0.5)),
+    Stage("cluster", "clusters.h5", cluster_stage, "TPDi, NDDe, density-peak linkage",
+          threads="all", table=True, memory=(1000, 10), runtime=(10, 0.05)),
+    Stage("bundle", "model", bundle_stage, "the trained similarity and cut as a model folder",
+          memory=(1000, 0), runtime=(5, 0.0)),
+)
+
+
+def plan(ctx, s: dict) -> Outcome:
+    model = None
+    if s["distance"] == "learned":
+        train_knn = ctx.knn("train")
+        model = ctx.add("train", {"knn": train_knn, "features": ctx.features("train")},
+                        {"model": s["model"], "seed": s["seed"]},
+                        under=str(Path(train_knn).parent), label="similarity")
+
+    def distances(part):
+        knn = ctx.knn(part)
+        inputs = {"knn": knn, "features": ctx.features(part)}
+        if model:
+            inputs["model"] = model
+        return ctx.add("distances", inputs, {"distance": s["distance"]},
+                       under=str(Path(knn).parent), label=f"d-{s['distance']}")
+
+    linkage = {"tpdi": s["tpdi"], "density": s["density"]}
+    test = distances("test")
+    inputs, params = {"distances": test, "features": ctx.features("test")}, {
+        **linkage, "cut": s["cut"]}
+    if s["cut"] == "auto":
+        train = distances("train")
+        inputs["calibration"] = ctx.add("calibrate", {"distances": train,
+                                                      "features": ctx.features("train")},
+                                        linkage, under=str(Path(train).parent), label="cut-auto")
+        params["cut_tolerance"] = s["cut_tolerance"]
+    label = f"link-{'tpdi' if s['tpdi'] else 'd'}-{s['density']}-{s['cut']}"
+    clusters = ctx.add("cluster", inputs, params, under=str(Path(test).parent), label=label)
+    bundle = {k: v for k, v in (("model", model), ("calibration", inputs.get("calibration")))
+              if v}
+    exported = ctx.add_model("bundle", bundle, {"settings": s, "knn": ctx.knn_params}) \
+        if bundle else None
+    return Outcome(clusters, {"distance": s["distance"], "tpdi": s["tpdi"],
+                              "density": s["density"], "cut": s["cut"]}, None, exported)
+
+
+def scan(inputs: dict, params: dict, labels) -> list[dict]:
+    lists = io.read_arrays(inputs["distances"], ["ids", "d"])
+    run = _cluster_fn(params, 1)
+    return selection.score_thresholds(lambda c: run(lists["ids"], lists["d"], c), labels,
+                                      CUT_GRID, "cut")
+
+
+class Model(ClusterModel):
+    """The hard-clusters method as a model: ``fit`` trains the similarity (and chooses the
+    cut), ``predict`` scores, links and cuts new faces."""
+
+    checkpoint: dict | None = None
+    cut_: float | None = None
+
+    def _lists(self, features, threads):
+        from ...core.knn import knn_graph
+
+        ids, sims, _ = knn_graph(features, threads=threads, **self.knn)
+        if self.params["distance"] == "cosine":
+            return distances_of(ids, sims, features, "cosine", None, threads)
+        from . import similarity
+        from .density import sort_by_distance
+
+        d = similarity.distances(similarity.load(self.checkpoint), features, ids)
+        return sort_by_distance(ids, d)
+
+    def _fit(self, features, labels):
+        from ...core.knn import knn_graph
+        from . import similarity
+
+        s = self.params
+        if s["distance"] == "learned":
+            ids, _, _ = knn_graph(features, **self.knn)
+            self.checkpoint, _ = similarity.train(features, ids, labels, s["model"], s["seed"])
+        self.cut_ = s["cut"] if s["cut"] != "auto" else None
+        if s["cut"] == "auto":
+            ids, d = self._lists(features, 1)
+            run = _cluster_fn(s, 1)
+            scores = selection.coarse_to_fine_scores(lambda c: run(ids, d, c), labels,
+                                                     CUT_GRID, "cut")
+            self.cut_ = choose_cut(scores, s["cut_tolerance"])["cut"]
+
+    def _predict(self, features, threads):
+        ids, d = self._lists(features, threads)
+        cut = self.cut_ if self.params["cut"] == "auto" else self.params["cut"]
+        return _cluster_fn(self.params, threads)(ids, d, float(cut))
+
+    def _save_state(self, folder):
+        if self.checkpoint is not None:
+            io.save_torch(folder / "similarity.pt", self.checkpoint)
+
+    def _state_attrs(self):
+        return {"cut": self.cut_}
+
+    @classmethod
+    def _load_state(cls, model, folder, state):
+        import torch
+
+        model.cut_ = state["cut"]
+        path = Path(folder) / "similarity.pt"
+        if model.params["distance"] == "learned":
+            model.checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+
+
+METHOD = Method(
+    name="ndde_tpdi",
+    doc="hard clusters (ECCV 2022): learned distance, NDDe density, TPDi, density-peak linkage",
+    params=PARAMS,
+    stages=STAGES,
+    plan=plan,
+    model=Model,
+    needs_labels=lambda s: s["distance"] == "learned" or s["cut"] == "auto",
+    scan=scan,
+)
