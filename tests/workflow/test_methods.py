@@ -5,7 +5,7 @@ import csv
 import numpy as np
 import pytest
 
-from facecluster import cli
+from facecluster import cli, load_model
 from facecluster.core import io
 
 from helpers import REPO, scheduled_rules, snakemake, write_config
@@ -61,3 +61,34 @@ def test_the_command_line_clusters_unlabeled_faces_with_any_method(tmp_path, clu
     assert cli.main(["cluster", "--features", str(tmp_path / "faces.npy"), "--method", "infomap",
                      "--param", "threshold=auto", "--out", str(tmp_path / "x.tsv")]) == 2, \
         "auto needs labels: refused"
+
+
+def test_the_learned_methods_run_through_the_workflow_and_share_their_training(tmp_path):
+    """GCN-V/E (config/gcn_ve.yaml) and NDDe/TPDi (config/hard_clusters.yaml) on tiny: V and
+    V+E share one GCN-V; the density confidence trains nothing and calibrates τ; each
+    trained experiment gets a model folder for new faces."""
+    few = write_config(tmp_path / "few.yaml", {
+        "experiments": {
+            "gcn-v": {"method": "gcn_ve", "gcn_v": {"steps": 100}},
+            "gcn-ve": {"method": "gcn_ve", "edge": True, "gcn_v": {"steps": 100},
+                       "gcn_e": {"epochs": 1, "layers": [64, 32]}},
+            "gcn-v-density": {"method": "gcn_ve", "confidence": "density", "passes": 1},
+            "ndde-tpdi-auto": {"method": "ndde_tpdi", "cut": "auto", "model": {"epochs": 2}}},
+        "run": {"experiments": ["gcn-v", "gcn-ve", "gcn-v-density", "ndde-tpdi-auto"]}})
+    workdir = tmp_path / "run"
+    planned = scheduled_rules(snakemake(workdir, "all", "-n", configs=(few,)).stdout)
+    assert planned["gcn_ve_train_v"] == 1 and planned["gcn_ve_train_e"] == 1
+    assert planned["gcn_ve_calibrate"] == 1 and planned["ndde_tpdi_train"] == 1
+    snakemake(workdir, "all", configs=(few,))
+    rows = {r["experiment"]: r for r in csv.DictReader(
+        open(workdir / "results" / "summary.tsv"), delimiter="\t")}
+    for name in ("gcn-v", "gcn-ve", "gcn-v-density", "ndde-tpdi-auto"):
+        assert float(rows[name]["F_B"]) > 40, (name, rows[name]["F_B"])
+    assert "tau=auto(" in rows["gcn-v-density"]["params"]
+    assert "cut=auto(" in rows["ndde-tpdi-auto"]["params"]
+    snakemake(workdir, "bundles", configs=(few,))
+    folder = workdir / "results" / "tiny" / "bundles"
+    assert sorted(p.name for p in folder.iterdir()) == sorted(rows)
+    x = io.read_array(workdir / "results" / "tiny" / "test" / "features.zarr", "features")
+    labels = load_model(folder / "gcn-ve" / "model").predict(x[:200])
+    assert labels.shape == (200,) and 1 < np.unique(labels).size < 200
