@@ -45,6 +45,15 @@ def rows_to_csr(ids: np.ndarray, n_cols: int, dtype=bool) -> sp.csr_matrix:
     return m
 
 
+def lists_to_csr(ids: np.ndarray, values: np.ndarray) -> sp.csr_matrix:
+    """The (N, N) float64 CSR matrix holding ``values[i, c]`` at (i, ids[i, c]), from (N, k)
+    lists (−1 pads skipped, the row's order kept)."""
+    n = ids.shape[0]
+    valid = ids >= 0
+    return sp.csr_matrix((values[valid].astype(np.float64), ids[valid].astype(np.int64),
+                          np.concatenate([[0], np.cumsum(valid.sum(axis=1))])), shape=(n, n))
+
+
 def as_counts(m) -> sp.csr_matrix:
     """The same pattern with int32 ones, so that sparse products count common members."""
     m = sp.csr_matrix(m)
@@ -141,3 +150,31 @@ def candidate_similarities(embeddings: np.ndarray, cand_ids: np.ndarray, k: int 
                                               unit[np.maximum(rows, 0)])
     sims[ids < 0] = -1.0
     return ids, sims
+
+
+
+def listed_products(left: sp.csr_matrix, right_t: sp.csr_matrix, ids: np.ndarray,
+                    threads: int | None = 1, what: str = "listed products") -> np.ndarray:
+    """(left @ right_t)[i, ids[i, c]] for every listed pair, as an (N, k) float64 array (0
+    at padding): the sparse product taken in row blocks and read at the kNN pairs only, so
+    memory stays bounded.  ``left`` (N, M) and ``right_t`` (M, N) CSR.  Used by FC-ES's edge
+    scores (Σ over shared neighbours of p_il + p_jl) and TPDi (of √(p_il·p_jl))."""
+    n = ids.shape[0]
+    right_t = sp.csr_matrix(right_t)
+
+    def block(a: int, b: int) -> np.ndarray:
+        cand = ids[a:b]
+        out = np.zeros(cand.shape, dtype=np.float64)
+        rr, cc = np.nonzero(cand >= 0)
+        shared = sp.csr_matrix((left[a:b] @ right_t).multiply(
+            rows_to_csr(cand, n, dtype=np.float64)))
+        shared.sort_indices()
+        out[rr, cc] = np.asarray(shared[rr, cand[rr, cc]]).ravel()
+        return out
+
+    # Work of a row: Σ over its nonzeros l of the nonzeros of right_t's row l.
+    cost = sp.csr_matrix(left, copy=True)
+    cost.data = np.diff(right_t.indptr)[cost.indices].astype(np.float64)
+    parts = map_blocks(block, np.asarray(cost.sum(axis=1)).ravel().astype(np.int64),
+                       BLOCK_FLOPS, threads, what)
+    return np.concatenate(parts, axis=0) if parts else np.zeros(ids.shape)

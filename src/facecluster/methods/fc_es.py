@@ -20,7 +20,7 @@ import scipy.sparse as sp
 
 from ..core.communities import infomap_modules
 from ..core.params import Param, Params, integer, number
-from ..core.sparse import BLOCK_FLOPS, map_blocks, rows_to_csr
+from ..core.sparse import listed_products, lists_to_csr, rows_to_csr
 from ..core.tunable import Knob, knn_method
 
 
@@ -35,35 +35,21 @@ def transition_probabilities(ids: np.ndarray, sims: np.ndarray, sigma: float) ->
 
 def edge_scores(ids: np.ndarray, sims: np.ndarray, sigma: float = 0.5,
                 threads: int | None = 1) -> np.ndarray:
-    """s (N, k): s_ij = Σ_{l ∈ N(i) ∩ N(j)} (p_il + p_jl)/2 for j = ids[i, c]; 0 at padding.
+    """s (N, k) float32: s_ij = Σ_{l ∈ N(i) ∩ N(j)} (p_il + p_jl)/2 for j = ids[i, c]; 0 at
+    padding.
 
     With P the N×N matrix of p and B the list membership, Σ_l p_il·[l ∈ N(j)] = (P Bᵀ)_ij
-    and Σ_l p_jl·[l ∈ N(i)] = (B Pᵀ)_ij; both are taken in row blocks and read at the
-    listed pairs only, so memory stays bounded.
+    and Σ_l p_jl·[l ∈ N(i)] = (B Pᵀ)_ij: both at once as [P ‖ B] [B ‖ P]ᵀ, read at the
+    listed pairs only (``core.sparse.listed_products``).
     """
     n = ids.shape[0]
     p = transition_probabilities(ids, sims, sigma)
     member = rows_to_csr(ids, n, dtype=np.float64)
-    valid = ids >= 0
-    prob = sp.csr_matrix((p[valid], ids[valid].astype(np.int64),
-                          np.concatenate([[0], np.cumsum(valid.sum(axis=1))])), shape=(n, n))
-    member_t, prob_t = member.T.tocsr(), prob.T.tocsr()
-
-    def block(a: int, b: int) -> np.ndarray:
-        cand = ids[a:b]
-        out = np.zeros(cand.shape, dtype=np.float32)
-        rr, cc = np.nonzero(cand >= 0)
-        shared = (prob[a:b] @ member_t + member[a:b] @ prob_t).multiply(
-            rows_to_csr(cand, n, dtype=np.float64))
-        shared = sp.csr_matrix(shared)
-        shared.sort_indices()
-        out[rr, cc] = 0.5 * np.asarray(shared[rr, cand[rr, cc]]).ravel()
-        return out
-
-    # Work of a row: Σ over l ∈ N(i) of the lists holding l, twice.
-    cost = 2 * (member @ np.diff(member_t.indptr).astype(np.int64))
-    parts = map_blocks(block, cost, BLOCK_FLOPS, threads, "FC-ES edge scores")
-    return np.concatenate(parts, axis=0) if parts else np.zeros(ids.shape, np.float32)
+    prob = lists_to_csr(ids, p)
+    left = sp.hstack([prob, member], format="csr")
+    right_t = sp.vstack([member.T, prob.T], format="csr")
+    s = listed_products(left, right_t, ids, threads, "FC-ES edge scores")
+    return (0.5 * s).astype(np.float32)
 
 
 def early_stopped_links(ids: np.ndarray, scores: np.ndarray, theta: float

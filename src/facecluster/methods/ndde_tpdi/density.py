@@ -21,10 +21,9 @@ each face itself first, −1 padding:
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
 
 from ...core.components import components_from_edges
-from ...core.sparse import BLOCK_FLOPS, map_blocks, rows_to_csr
+from ...core.sparse import listed_products, lists_to_csr
 
 
 def sort_by_distance(ids: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -46,34 +45,15 @@ def transition(ids: np.ndarray, d: np.ndarray, sigma: float, k: int | None = Non
     return p / p.sum(axis=1, keepdims=True)
 
 
-def _as_matrix(ids: np.ndarray, values: np.ndarray) -> sp.csr_matrix:
-    n = ids.shape[0]
-    valid = ids >= 0
-    return sp.csr_matrix((values[valid], ids[valid].astype(np.int64),
-                          np.concatenate([[0], np.cumsum(valid.sum(axis=1))])), shape=(n, n))
-
-
 def tpdi(ids: np.ndarray, d: np.ndarray, sigma: float = 0.05, threads: int | None = 1
          ) -> np.ndarray:
-    """d_TPDi (N, k) = 1 − Σ_{shared l} sqrt(p_il p_jl) for j = ids[i, c]; 1 at padding."""
-    n = ids.shape[0]
-    q = _as_matrix(ids, np.sqrt(transition(ids, d, sigma)))
-    q_t = q.T.tocsr()
+    """d_TPDi (N, k) = 1 − Σ_{shared l} sqrt(p_il p_jl) for j = ids[i, c]; 1 at padding.
 
-    def block(a: int, b: int) -> np.ndarray:
-        cand = ids[a:b]
-        out = np.ones(cand.shape, dtype=np.float32)
-        rr, cc = np.nonzero(cand >= 0)
-        shared = sp.csr_matrix((q[a:b] @ q_t).multiply(rows_to_csr(cand, n, dtype=np.float64)))
-        shared.sort_indices()
-        out[rr, cc] = 1.0 - np.asarray(shared[rr, cand[rr, cc]]).ravel()
-        return out
-
-    member = rows_to_csr(ids, n, dtype=np.float64)
-    cost = member @ np.diff(member.T.tocsr().indptr).astype(np.int64)
-    parts = map_blocks(block, cost, BLOCK_FLOPS, threads, "TPDi distances")
-    return np.clip(np.concatenate(parts, axis=0), 0.0, 1.0) if parts else \
-        np.ones(ids.shape, np.float32)
+    With Q the N×N matrix of √p, Σ_l √p_il·√p_jl = (Q Qᵀ)_ij, read at the listed pairs
+    only (``core.sparse.listed_products``)."""
+    q = lists_to_csr(ids, np.sqrt(transition(ids, d, sigma)))
+    s = listed_products(q, q.T.tocsr(), ids, threads, "TPDi distances")
+    return np.where(ids >= 0, np.clip(1.0 - s, 0.0, 1.0), 1.0).astype(np.float32)
 
 
 def ndde(ids: np.ndarray, d: np.ndarray, form: str = "approx", k: int = 20, sigma: float = 0.5,
@@ -83,7 +63,7 @@ def ndde(ids: np.ndarray, d: np.ndarray, form: str = "approx", k: int = 20, sigm
     n = ids.shape[0]
     if form == "naive":
         return (((ids >= 0) & (d < naive_cut)).sum(axis=1)).astype(np.float64)
-    p = _as_matrix(ids[:, :k], transition(ids, d, sigma, k))
+    p = lists_to_csr(ids[:, :k], transition(ids, d, sigma, k))
     incoming = np.asarray(p.sum(axis=0)).ravel()
     if form == "approx":
         return incoming
