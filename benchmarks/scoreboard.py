@@ -1,6 +1,6 @@
 """The scoreboard: every method on every dataset of benchmarks/scoreboard.yaml, in one table.
 
-    python benchmarks/scoreboard.py [--no-run] [snakemake options...]
+    python benchmarks/scoreboard.py [--no-run] [--also CONFIG] [snakemake options...]
 
 runs the workflow (config/config.yaml, config/unsupervised.yaml and
 benchmarks/scoreboard.yaml merged; Snakemake reruns only what is missing) and writes
@@ -146,17 +146,21 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--no-run", action="store_true", help="only write the table")
     parser.add_argument("--cores", default="all")
+    parser.add_argument("--also", action="append", default=[], type=Path, metavar="CONFIG",
+                        help="a config merged over the scoreboard's, for the run and the "
+                             "table (repeatable; e.g. benchmarks/scoreboard-quick.yaml)")
     args, snakemake_args = parser.parse_known_args(argv)
+    configs = CONFIGS + [p.resolve() for p in args.also]
     os.chdir(ROOT)  # the configuration's paths are relative to the repository root
     if not args.no_run:
         command = [sys.executable, "-m", "snakemake", "all", "--cores", str(args.cores),
-                   *snakemake_args, "--configfile", *map(str, CONFIGS[1:])]
+                   *snakemake_args, "--configfile", *map(str, configs[1:])]
         print("+", " ".join(command), flush=True)
         done = subprocess.run(command, cwd=ROOT)
         if done.returncode != 0:
             print(f"error: the workflow failed (exit {done.returncode})", file=sys.stderr)
             return done.returncode
-    config = merged_config(CONFIGS)
+    config = merged_config(configs)
     text = scoreboard(config)
     out = ROOT / config["results"] / "scoreboard.md"
     out.parent.mkdir(parents=True, exist_ok=True)
