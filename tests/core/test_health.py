@@ -92,6 +92,20 @@ def test_non_unit_vectors_with_normalise_none_are_a_finding(tmp_path):
     assert info["health"] == []
 
 
+def test_the_raw_read_for_the_train_centre_is_no_finding(tmp_path, caplog):
+    """center_l2 with a split reads the input unnormalised once, for the train part's
+    centre: that read is the product's, not a user's normalise: none, and warned nothing."""
+    x, y = people([10] * 60)
+    np.savez(tmp_path / "f.npz", X=x * np.linspace(13, 25, 600)[:, None], y=y)
+    dataset = {"input": {"path": str(tmp_path / "f.npz"), "features_key": "X",
+                         "labels_key": "y"},
+               "normalise": "center_l2", "split": {"train_fraction": 0.5, "seed": 0}}
+    with caplog.at_level("WARNING"):
+        centre = ingest.train_centre(dataset)
+    assert centre.shape == (x.shape[1],)
+    assert "not_unit_length" not in caplog.text
+
+
 def test_shared_checks_fire_on_degenerate_results_and_not_on_good_ones():
     x, y = people([10] * 20, s=0.6)
     from facecluster.core.knn import knn_graph

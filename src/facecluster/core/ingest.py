@@ -378,7 +378,7 @@ def sha256_of(path: str | Path) -> str:
 
 
 # ------------------------------------------------------------------ public API
-def load(spec: dict, centre: np.ndarray | None = None
+def load(spec: dict, centre: np.ndarray | None = None, internal: bool = False
          ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, dict]:
     """Read, validate and normalise one input.
 
@@ -390,6 +390,8 @@ def load(spec: dict, centre: np.ndarray | None = None
     ``ids_key`` (array names inside npz, HDF5, Zarr); ``labels_path`` (a .npy or a
     text file of one integer per line, e.g. a learn-to-cluster ``.meta``); ``dim``
     (required for .bin, checked otherwise); ``normalise`` (l2, center_l2, none).
+    ``internal``: the rows are read for an internal step (the train centre), so ``none`` is no
+    user's choice and is not reported as a health finding.
 
     Returns ``(features, labels, ids, info)``: float32 N×D normalised features;
     int64 labels or None (unlabeled input is legal); item ids as strings or None;
@@ -445,7 +447,7 @@ def load(spec: dict, centre: np.ndarray | None = None
         out, total, norms = _copy_and_check(features, n, d, where)
 
     findings = []
-    if mode == "none" and not (0.99 < norms["min"] and norms["max"] < 1.01):
+    if mode == "none" and not internal and not (0.99 < norms["min"] and norms["max"] < 1.01):
         from .health import finding
 
         findings.append(finding(
@@ -668,10 +670,10 @@ def train_centre(dataset: dict) -> np.ndarray:
     which its test part is centred on too: the faces to cluster cannot move it."""
     if dataset.get("train"):
         spec = {**dataset["train"], "normalise": "none"}
-        features, labels, _, _ = load(spec, None)
+        features, labels, _, _ = load(spec, None, internal=True)
         return balanced_centre(features, labels)[0]
     spec = {**dataset["input"], "normalise": "none"}
-    features, labels, _, _ = load(spec, None)
+    features, labels, _, _ = load(spec, None, internal=True)
     if labels is None:
         raise IngestError(f"{spec['path']}: `split` needs labels, and the input has none")
     split = dataset["split"]
