@@ -16,11 +16,10 @@ Infomap on the kept edges, weighted by s.
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
 
 from ..core.communities import infomap_modules
 from ..core.params import Param, Params, integer, number
-from ..core.sparse import listed_products, lists_to_csr, rows_to_csr
+from ..core.sparse import shared_neighbour_sums
 from ..core.tunable import Knob, knn_method
 
 
@@ -38,17 +37,11 @@ def edge_scores(ids: np.ndarray, sims: np.ndarray, sigma: float = 0.5,
     """s (N, k) float32: s_ij = Σ_{l ∈ N(i) ∩ N(j)} (p_il + p_jl)/2 for j = ids[i, c]; 0 at
     padding.
 
-    With P the N×N matrix of p and B the list membership, Σ_l p_il·[l ∈ N(j)] = (P Bᵀ)_ij
-    and Σ_l p_jl·[l ∈ N(i)] = (B Pᵀ)_ij: both at once as [P ‖ B] [B ‖ P]ᵀ, read at the
-    listed pairs only (``core.sparse.listed_products``).
+    Computed for the listed pairs only (``core.sparse.shared_neighbour_sums``), N·k² steps.
     """
-    n = ids.shape[0]
     p = transition_probabilities(ids, sims, sigma)
-    member = rows_to_csr(ids, n, dtype=np.float64)
-    prob = lists_to_csr(ids, p)
-    left = sp.hstack([prob, member], format="csr")
-    right_t = sp.vstack([member.T, prob.T], format="csr")
-    s = listed_products(left, right_t, ids, threads, "FC-ES edge scores")
+    s = shared_neighbour_sums(ids, p, p, product=False, threads=threads,
+                              what="FC-ES edge scores")
     return (0.5 * s).astype(np.float32)
 
 

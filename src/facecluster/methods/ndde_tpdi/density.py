@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...core.components import components_from_edges
-from ...core.sparse import listed_products, lists_to_csr
+from ...core.sparse import lists_to_csr, shared_neighbour_sums
 
 
 def sort_by_distance(ids: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -49,10 +49,9 @@ def tpdi(ids: np.ndarray, d: np.ndarray, sigma: float = 0.05, threads: int | Non
          ) -> np.ndarray:
     """d_TPDi (N, k) = 1 − Σ_{shared l} sqrt(p_il p_jl) for j = ids[i, c]; 1 at padding.
 
-    With Q the N×N matrix of √p, Σ_l √p_il·√p_jl = (Q Qᵀ)_ij, read at the listed pairs
-    only (``core.sparse.listed_products``)."""
-    q = lists_to_csr(ids, np.sqrt(transition(ids, d, sigma)))
-    s = listed_products(q, q.T.tocsr(), ids, threads, "TPDi distances")
+    Computed for the listed pairs only (``core.sparse.shared_neighbour_sums``), N·k² steps."""
+    q = np.sqrt(transition(ids, d, sigma))
+    s = shared_neighbour_sums(ids, q, q, product=True, threads=threads, what="TPDi distances")
     return np.where(ids >= 0, np.clip(1.0 - s, 0.0, 1.0), 1.0).astype(np.float32)
 
 
