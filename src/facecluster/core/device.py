@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import torch
 
-
-def pick_device(device: str = "auto") -> torch.device:
+def pick_device(device: str = "auto") -> "torch.device":  # noqa: F821
     """``'auto'`` is CUDA when torch sees a GPU, else the CPU; ``'cpu'``, ``'cuda'`` and
-    ``'cuda:N'`` are taken as asked, and a GPU asked for but absent is an error."""
+    ``'cuda:N'`` are taken as asked, and a GPU asked for but absent is an error.  torch is
+    imported here, not with the module: the methods import this at registry load."""
+    import torch
+
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device not in ("cpu", "cuda") and not str(device).startswith("cuda:"):
@@ -15,3 +16,10 @@ def pick_device(device: str = "auto") -> torch.device:
     if device != "cpu" and not torch.cuda.is_available():
         raise ValueError(f"device {device!r} requested but torch sees no GPU")
     return torch.device(device)
+
+
+def torch_threads(threads: int) -> None:
+    """Let torch's CPU kernels use ``threads`` threads (at least one): a stage's share."""
+    import torch
+
+    torch.set_num_threads(max(1, int(threads)))

@@ -206,6 +206,13 @@ def save_torch(path: str | os.PathLike, obj) -> None:
         torch.save(obj, tmp)
 
 
+def load_torch(path: str | os.PathLike) -> dict:
+    """A checkpoint ``save_torch`` wrote, on the CPU (tensors only: ``weights_only``)."""
+    import torch
+
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
 def labels_of(features_path: str | os.PathLike) -> np.ndarray | None:
     """The identity labels stored with a features artifact, or None when it has none."""
     return read_array(features_path, "labels") if has_array(features_path, "labels") else None

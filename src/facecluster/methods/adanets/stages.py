@@ -10,13 +10,8 @@ import numpy as np
 
 from ...core import health, io, selection
 from ...core.contract import StageJob
+from ...core.device import torch_threads
 from ...core.progress import log
-
-
-def _torch_threads(threads: int) -> None:
-    import torch
-
-    torch.set_num_threads(max(1, int(threads)))
 
 
 def structure(job: StageJob) -> None:
@@ -48,7 +43,7 @@ def koff(job: StageJob) -> None:
 def filter_train(job: StageJob) -> None:
     from . import adaptive_filter as af
 
-    _torch_threads(job.threads)
+    torch_threads(job.threads)
     p = job.params
     target = job.arrays("koff", ["k_off", "quality"])
     cands = job.arrays("cands", ["ids", "sims"])
@@ -63,7 +58,7 @@ def filter_infer(job: StageJob) -> None:
     from . import adaptive_filter as af
     from .koff import neighbour_quality
 
-    _torch_threads(job.threads)
+    torch_threads(job.threads)
     device = job.params.get("device", "auto")
     cands = job.arrays("cands", ["ids", "sims"])
     model = af.load_checkpoint(job.input("model"), device=device)
@@ -99,7 +94,7 @@ def graph(job: StageJob) -> None:
 def gcn_train(job: StageJob) -> None:
     from . import gcn
 
-    _torch_threads(job.threads)
+    torch_threads(job.threads)
     p = job.params
     labels = job.labels()
     if labels is None:
@@ -116,7 +111,7 @@ def gcn_train(job: StageJob) -> None:
 def embed(job: StageJob) -> None:
     from . import gcn
 
-    _torch_threads(job.threads)
+    torch_threads(job.threads)
     device = job.params.get("device", "auto")
     model = gcn.load_checkpoint(job.input("model"), device=device)
     emb = gcn.embed(model, job.features(), io.read_csr(job.input("graph")), device=device)

@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from ...core import health, io, selection
+from ...core.device import torch_threads
 from ...core.contract import ClusterModel, Method, Outcome, Stage, StageJob
 from ...core.params import (Param, ParamError, Params, auto_or, boolean, choice, integer,
                             number)
@@ -108,12 +109,6 @@ def check(s: dict) -> str | None:
 
 def needs_labels(s: dict) -> bool:
     return s["confidence"] == "gcn_v" or s["tau"] == "auto"
-
-
-def _torch_threads(threads: int) -> None:
-    import torch
-
-    torch.set_num_threads(max(1, int(threads)))
 
 
 # ------------------------------------------------------------------ array functions
@@ -218,15 +213,9 @@ def tau_scores(lists, labels) -> list[dict]:
                                            TAU_GRID, "tau")
 
 
-def _load(path):
-    import torch
-
-    return torch.load(path, map_location="cpu", weights_only=True)
-
-
 # ------------------------------------------------------------------ stages
 def train_v_stage(job: StageJob) -> None:
-    _torch_threads(job.threads)
+    torch_threads(job.threads)
     labels = job.labels()
     if labels is None:
         raise ValueError(f"{job.input('features')}: GCN-V trains on identity labels")
@@ -237,10 +226,10 @@ def train_v_stage(job: StageJob) -> None:
 
 
 def confidence_stage(job: StageJob) -> None:
-    _torch_threads(job.threads)
+    torch_threads(job.threads)
     p = job.params
     knn = job.arrays("knn", ["ids", "sims"])
-    checkpoint = _load(job.input("model")) if "model" in job.inputs else None
+    checkpoint = io.load_torch(job.input("model")) if "model" in job.inputs else None
     lists = deduction_lists(job.features(), knn["ids"], knn["sims"], p, p["knn"], checkpoint,
                             job.threads)
     hidden = lists.pop("hidden", None)
@@ -261,7 +250,7 @@ def calibrate_stage(job: StageJob) -> None:
 def train_e_stage(job: StageJob) -> None:
     from . import gcn_e
 
-    _torch_threads(job.threads)
+    torch_threads(job.threads)
     labels = job.labels()
     if labels is None:
         raise ValueError(f"{job.input('features')}: GCN-E trains on identity labels")
@@ -278,7 +267,7 @@ def chosen_tau(p: dict, inputs: dict) -> tuple[float, list[dict], dict]:
     """τ ``auto`` from the GCN-V checkpoint's validation or the calibration: (τ, the
     training scores, the validation record or {})."""
     if "model" in inputs:
-        validation = _load(inputs["model"]).get("validation") or {}
+        validation = io.load_torch(inputs["model"]).get("validation") or {}
         scores = validation.get("scores")
         if not scores:
             raise ValueError(f"{inputs['model']}: τ 'auto' needs GCN-V trained with "
@@ -292,7 +281,7 @@ def chosen_tau(p: dict, inputs: dict) -> tuple[float, list[dict], dict]:
 def deduce_stage(job: StageJob) -> None:
     from .gcn_v import cut_tree
 
-    _torch_threads(job.threads)
+    torch_threads(job.threads)
     p = job.params
     names = ["confidence", "ids", "sims"] + (["hidden"] if "model_e" in job.inputs else [])
     lists = job.arrays("confidence", names)
@@ -305,7 +294,7 @@ def deduce_stage(job: StageJob) -> None:
         attrs.update(train_score=selection.train_score(top, where), train_curve=scores)
         findings = health.validation_findings(validation, "GCN-V", "τ") + \
             health.at_grid_edge("τ", tau, TAU_GRID.tolist(), scores)
-    checkpoint_e = _load(job.input("model_e")) if "model_e" in job.inputs else None
+    checkpoint_e = io.load_torch(job.input("model_e")) if "model_e" in job.inputs else None
     parent, parent_sim = parents(lists, checkpoint_e, p.get("rho", 0.0))
     labels = cut_tree(parent, parent_sim, float(tau))
     job.write_clusters(labels, {**attrs, "tau": float(tau)}, chosen, health=findings)
@@ -313,8 +302,8 @@ def deduce_stage(job: StageJob) -> None:
 
 def bundle_stage(job: StageJob) -> None:
     model = Model(knn=job.params["knn"], **job.params["settings"])
-    model.checkpoint_v = _load(job.input("gcn_v")) if "gcn_v" in job.inputs else None
-    model.checkpoint_e = _load(job.input("gcn_e")) if "gcn_e" in job.inputs else None
+    model.checkpoint_v = io.load_torch(job.input("gcn_v")) if "gcn_v" in job.inputs else None
+    model.checkpoint_e = io.load_torch(job.input("gcn_e")) if "gcn_e" in job.inputs else None
     s = model.params
     model.tau_ = chosen_tau(s, job.inputs)[0] if s["tau"] == "auto" else float(s["tau"])
     model.fitted = True
@@ -404,7 +393,7 @@ def scan(inputs: dict, params: dict, labels) -> list[dict]:
 
     names = ["confidence", "ids", "sims"] + (["hidden"] if "model_e" in inputs else [])
     lists = io.read_arrays(inputs["confidence"], names)
-    checkpoint_e = _load(inputs["model_e"]) if "model_e" in inputs else None
+    checkpoint_e = io.load_torch(inputs["model_e"]) if "model_e" in inputs else None
     parent, parent_sim = parents(lists, checkpoint_e, params.get("rho", 0.0))
     return selection.score_thresholds(lambda t: cut_tree(parent, parent_sim, t), labels,
                                       TAU_GRID, "tau")
@@ -456,7 +445,7 @@ class Model(ClusterModel):
     def _predict(self, features, threads):
         from .gcn_v import cut_tree
 
-        _torch_threads(threads)
+        torch_threads(threads)
         lists = self._lists(features, threads)
         tau = self.tau_ if self.tau_ is not None else float(self.params["tau"])
         return cut_tree(*parents(lists, self.checkpoint_e, self.params["rho"]), tau)
@@ -474,7 +463,7 @@ class Model(ClusterModel):
         model.tau_ = state["tau"]
         for attr, name in (("checkpoint_v", "gcn_v.pt"), ("checkpoint_e", "gcn_e.pt")):
             if (Path(folder) / name).exists():
-                setattr(model, attr, _load(Path(folder) / name))
+                setattr(model, attr, io.load_torch(Path(folder) / name))
 
 
 METHOD = Method(

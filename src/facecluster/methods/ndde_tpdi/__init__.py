@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ...core import io, selection
+from ...core.device import torch_threads
 from ...core.contract import ClusterModel, Method, Outcome, Stage, StageJob
 from ...core.params import Param, Params, auto_or, boolean, choice, integer, number
 from ...core.progress import log
@@ -59,17 +60,11 @@ PARAMS = Params(
 )
 
 
-def _torch_threads(threads: int) -> None:
-    import torch
-
-    torch.set_num_threads(max(1, int(threads)))
-
-
 # ------------------------------------------------------------------ stages
 def train_stage(job: StageJob) -> None:
     from . import similarity
 
-    _torch_threads(job.threads)
+    torch_threads(job.threads)
     labels = job.labels()
     if labels is None:
         raise ValueError(f"{job.input('features')}: the pair similarity trains on labels")
@@ -86,12 +81,10 @@ def distances_of(ids, sims, features, distance: str, model_path: str | None, thr
     if distance == "cosine":
         d = np.where(ids >= 0, 1.0 - sims, 1.0).astype(np.float32)
     else:
-        import torch
-
         from . import similarity
 
-        _torch_threads(threads)
-        model = similarity.load(torch.load(model_path, map_location="cpu", weights_only=True))
+        torch_threads(threads)
+        model = similarity.load(io.load_torch(model_path))
         d = similarity.distances(model, features, ids)
     return sort_by_distance(ids, d)
 
@@ -146,12 +139,9 @@ def cluster_stage(job: StageJob) -> None:
 
 
 def bundle_stage(job: StageJob) -> None:
-    import torch
-
     model = Model(knn=job.params["knn"], **job.params["settings"])
     if "model" in job.inputs:
-        model.checkpoint = torch.load(job.input("model"), map_location="cpu",
-                                      weights_only=True)
+        model.checkpoint = io.load_torch(job.input("model"))
     s = model.params
     model.cut_ = choose_cut(io.read_json(job.input("calibration"))["scores"],
                             s["cut_tolerance"])["cut"] if s["cut"] == "auto" else s["cut"]
@@ -266,12 +256,10 @@ class Model(ClusterModel):
 
     @classmethod
     def _load_state(cls, model, folder, state):
-        import torch
-
         model.cut_ = state["cut"]
         path = Path(folder) / "similarity.pt"
         if model.params["distance"] == "learned":
-            model.checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+            model.checkpoint = io.load_torch(path)
 
 
 METHOD = Method(
