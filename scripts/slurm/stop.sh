@@ -5,7 +5,9 @@
 #
 # A pid file whose process is gone, or is now some other program, is removed and nothing
 # is signalled.  A munged that start.sh found already running has no pid file here and is
-# left alone.
+# left alone.  The /etc/slurm files start.sh wrote are removed once the daemons are gone:
+# left behind, every later `snakemake` on the machine waits about 9 s at start-up (the
+# SLURM plugin asks `scontrol show config`, which retries a controller that is not there).
 set -uo pipefail
 
 STATE=${1:-${FC_SLURM_DIR:-/tmp/facecluster-slurm}}
@@ -36,3 +38,12 @@ stop() {  # stop NAME: end the process in STATE/NAME.pid if it is still NAME
 stop slurmd
 stop slurmctld
 stop munged
+
+MARK="# Written by facecluster's scripts/slurm/start.sh"
+if ! pgrep -x slurmctld > /dev/null && ! pgrep -x slurmd > /dev/null; then
+    for f in /etc/slurm/slurm.conf /etc/slurm/gres.conf; do
+        if [[ -e $f ]] && grep -qF "$MARK" "$f"; then
+            rm -f "$f" && say "removed $f"
+        fi
+    done
+fi

@@ -51,6 +51,9 @@ def slurm_cluster(tmp_path_factory):
         still = [f"{name} {pid}" for pid, name in started.items()
                  if Path(f"/proc/{pid}").exists()]
         assert not still, f"daemons still running after stop.sh: {still}\n{stop.stderr}"
+        left = [f for f in (Path("/etc/slurm/slurm.conf"), Path("/etc/slurm/gres.conf"))
+                if f.exists() and "facecluster's scripts/slurm/start.sh" in f.read_text()]
+        assert not left, f"stop.sh left start.sh's {left}: every snakemake would wait on it"
 
 
 def squeue(job_ids) -> dict[str, dict]:

@@ -98,3 +98,29 @@ def train_score(entry: dict, where: str) -> dict:
     return {"score": (entry["f_pairwise"] + entry["f_bcubed"]) / 2,
             "f_pairwise": entry["f_pairwise"], "f_bcubed": entry["f_bcubed"], "on": where}
 
+
+
+def held_out_identities(labels: np.ndarray, fraction: float, seed: int,
+                        stream: int = 0) -> np.ndarray:
+    """A bool per face (N,): whether its identity is held out to choose a model and its
+    threshold; none held out when ``fraction`` is 0 or there are too few identities (fewer
+    than one held out, or fewer than two left to train on).  Whole identities, drawn with
+    ``numpy.random.default_rng([seed, stream])``: each trained method has its own
+    ``stream``, so its split does not move when another method's does."""
+    identities = np.unique(labels)
+    n_held = int(round(fraction * identities.size))
+    if n_held < 1 or identities.size - n_held < 2:
+        return np.zeros(labels.size, dtype=bool)
+    rng = np.random.default_rng([seed, stream])
+    return np.isin(labels, rng.choice(identities, size=n_held, replace=False))
+
+
+def restrict_lists(ids: np.ndarray, sims: np.ndarray,
+                   rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The kNN lists of faces ``rows`` among themselves (a held-out part clustered as a
+    test part is): ``(ids, sims)`` (R, k) with ids into ``rows``, and −1 (similarity −1)
+    where a neighbour is not among them."""
+    local = np.full(ids.shape[0], -1, dtype=np.int64)
+    local[rows] = np.arange(rows.size)
+    sub = np.where(ids[rows] >= 0, local[np.maximum(ids[rows], 0)], -1)
+    return sub, np.where(sub >= 0, sims[rows], -1.0).astype(np.float32)

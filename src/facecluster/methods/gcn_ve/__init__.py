@@ -112,16 +112,6 @@ def needs_labels(s: dict) -> bool:
 
 
 # ------------------------------------------------------------------ array functions
-def restrict_lists(ids: np.ndarray, sims: np.ndarray,
-                   rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The lists of vertices ``rows`` among themselves: ``(ids, sims)`` (R, k) with ids
-    into ``rows`` and −1 (similarity −1) for a neighbour outside them."""
-    local = np.full(ids.shape[0], -1, dtype=np.int64)
-    local[rows] = np.arange(rows.size)
-    sub = np.where(ids[rows] >= 0, local[np.maximum(ids[rows], 0)], -1)
-    return sub, np.where(sub >= 0, sims[rows], -1.0).astype(np.float32)
-
-
 def pass_lists(hidden: np.ndarray | None, ids: np.ndarray, sims: np.ndarray, s: dict,
                knn: dict, threads: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """The lists tree deduction walks: the kNN lists (``passes`` 1), or neighbours by the
@@ -144,7 +134,7 @@ def validation_scorer(ids, sims, labels, held, s, knn):
     held-out vertices (``held`` (N,) bool) over τ, deducing among them exactly as the test
     part is deduced (the same passes and neighbours)."""
     rows = np.flatnonzero(held)
-    sub_ids, sub_sims = restrict_lists(ids, sims, rows)
+    sub_ids, sub_sims = selection.restrict_lists(ids, sims, rows)
     sub_labels = labels[rows]
 
     def score(confidence, hidden):
@@ -163,7 +153,7 @@ def fit_v(features, ids, sims, labels, s: dict, knn: dict) -> dict:
     from . import gcn_v
 
     cfg = {**s["gcn_v"], "target_norm": s["target_norm"]}
-    held = gcn_v.held_out_identities(labels, cfg["val_fraction"], s["seed"])
+    held = selection.held_out_identities(labels, cfg["val_fraction"], s["seed"], stream=2)
     score = validation_scorer(ids, sims, labels, held, s, knn) if held.any() else None
     checkpoint, info = gcn_v.train(features, ids, sims, labels, cfg, seed=s["seed"],
                                    held=held, score=score)

@@ -137,17 +137,6 @@ class GCNV(nn.Module):
         return self.head(h).squeeze(-1), h
 
 
-def held_out_identities(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
-    """A bool per vertex (N,): its identity is held out for validation; none when
-    ``fraction`` is 0 or too few identities (fewer than one held out, two kept)."""
-    identities = np.unique(labels)
-    n_held = int(round(fraction * identities.size))
-    if n_held < 1 or identities.size - n_held < 2:
-        return np.zeros(labels.size, dtype=bool)
-    rng = np.random.default_rng([seed, 2])
-    return np.isin(labels, rng.choice(identities, size=n_held, replace=False))
-
-
 def _lr(step: int, cfg: dict) -> float:
     """The reference schedule (×0.1 at 40k, 64k and 72k of 80k iterations), scaled to
     ``cfg['steps']``: ×0.1 at 50%, 80% and 90% of the steps."""
