@@ -253,13 +253,14 @@ def plan(ctx, s: dict) -> Outcome:
     test_knn = ctx.knn("test")
     inputs = {"knn": test_knn, "features": ctx.features("test"), "model": model}
     if m["mode"] != "lp_only":
-        inputs["relations"] = ctx.add("relations", dict(inputs), {}, under=folder(model),
-                                      label="relations-test")
-    links = ctx.add("link", inputs, {}, under=folder(model), label="links-test")
+        inputs["relations"] = ctx.add("relations", dict(inputs), {}, under=folder(test_knn),
+                                      label=f"facet-{m['mode']}-relations")
+    links = ctx.add("link", inputs, {}, under=folder(test_knn), label=f"facet-{m['mode']}-links")
     params = {"tau": s["tau"], "tau_tolerance": s["tau_tolerance"]}
     clusters = ctx.add("cluster", {"links": links, "model": model,
                                    "features": ctx.features("test")}, params,
-                       under=folder(links), label=f"link-{threshold_tag(s['tau'], s['tau_tolerance'])}")
+                       under=folder(links),
+                       label=f"link-{threshold_tag(s['tau'], s['tau_tolerance'])}")
     exported = ctx.add_model("bundle", {"model": model}, {"settings": s, "knn": ctx.knn_params})
     return Outcome(clusters, {"mode": m["mode"], "hop1": m["hop1"], "hop2": m["hop2"],
                               "tau": s["tau"]}, None, exported)
