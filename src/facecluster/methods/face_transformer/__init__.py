@@ -29,11 +29,14 @@ from ...core import health, io, selection
 from ...core.components import components_from_edges
 from ...core.contract import ClusterModel, Method, Outcome, Stage, StageJob
 from ...core.device import torch_threads
-from ...core.params import Param, Params, auto_or, choice, integer, number
+from ...core.params import Param, Params, auto_or, boolean, choice, integer, number
 from ...core.planning import ConfigError, threshold_tag
 from ...core.progress import log
 
-TAU_GRID = selection.THRESHOLD_GRID
+# τ's grid: 0.00..0.99 by 0.01, then 0.991..0.999 and 0.9995, 0.9999: a trained LP's
+# probabilities crowd towards 1, and union-find needs its links precise.
+TAU_GRID = np.concatenate([selection.THRESHOLD_GRID,
+                           np.round(np.arange(0.991, 0.9995, 0.001), 3), [0.9995, 0.9999]])
 
 MODEL = Params(
     mode=Param("both", choice("both", "re_only", "lp_only"),
@@ -50,9 +53,14 @@ MODEL = Params(
     ff=Param(0, integer(0), "the feed-forward sub-layer's width; 0: none, as Eq. 4 and 7 "
                             "(the paper leaves it open)"),
     mlp=Param(256, integer(1), "hidden width of LP's two-layer MLP (not in the paper)"),
-    edge=Param("cat", choice("cat", "cat_cosine", "symmetric"),
+    scale_input=Param(True, boolean(), "multiply the unit features by √D before the networks: "
+                                       "unit rows have coordinates of about 1/√D, which the "
+                                       "attention's output swamps in Eq. 6's residual (the "
+                                       "paper leaves the input scale open)"),
+    edge=Param("symmetric", choice("cat", "cat_cosine", "symmetric"),
                "LP's edge embedding: cat: [g_q ‖ h_k] (Eq. 8) | cat_cosine: and cos(g_q, g_k) | "
-               "symmetric: [g_q ⊙ h_k ‖ |g_q − h_k| ‖ cos(g_q, g_k)] (network.py)"),
+               "symmetric: [g_q ⊙ h_k ‖ |g_q − h_k| ‖ cos(g_q, g_k)] (network.py; the "
+               "default: README, Face Transformer)"),
     optimizer=Param("adamw", choice("adamw", "sgd"),
                     "AdamW | SGD with momentum 0.9 (the paper names none)"),
     lr=Param(0.002, number(exclusive_minimum=0), "base learning rate (paper: 0.002)"),
@@ -103,14 +111,12 @@ def link(cand: np.ndarray, p: np.ndarray, tau: float) -> np.ndarray:
 def probabilities(checkpoint: dict, features: np.ndarray, ids: np.ndarray
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """``(candidates, p, g)`` of faces (N, D) and their kNN lists (N, k) under a trained
-    checkpoint: RE's g (None with ``lp_only``), LP's P(same)."""
+    checkpoint: the networks' g, LP's P(same)."""
     from . import network
 
     model, cfg = network.load(checkpoint, "auto"), checkpoint["config"]
-    g = None if cfg["mode"] == "lp_only" else network.relations(model, features, ids,
-                                                                 cfg["hop2"])
-    cand, p = network.link_probabilities(model, features if g is None else g, ids,
-                                         cfg["hop1"])
+    g = network.relations(model, features, ids, cfg["hop2"])
+    cand, p = network.link_probabilities(model, g, ids, cfg["hop1"])
     return cand, p, g
 
 
@@ -124,7 +130,7 @@ def validation_scorer(features, ids, labels, held, hop1: int, hop2: int):
     sub_feats, sub_labels = features[rows], labels[rows]
 
     def score(model):
-        g = sub_feats if model.re is None else network.relations(model, sub_feats, sub_ids, hop2)
+        g = network.relations(model, sub_feats, sub_ids, hop2)
         cand, p = network.link_probabilities(model, g, sub_ids, hop1)
         return selection.coarse_to_fine_scores(lambda t: link(cand, p, t), sub_labels,
                                                TAU_GRID, "tau")
@@ -191,9 +197,11 @@ def link_stage(job: StageJob) -> None:
 
     torch_threads(job.threads)
     checkpoint = io.load_torch(job.input("model"))
-    g = job.array("relations", "g") if "relations" in job.inputs else job.features()
-    cand, p = network.link_probabilities(network.load(checkpoint, "auto"), g,
-                                         job.array("knn", "ids"), checkpoint["config"]["hop1"])
+    model = network.load(checkpoint, "auto")
+    ids = job.array("knn", "ids")
+    g = job.array("relations", "g") if "relations" in job.inputs else \
+        network.relations(model, job.features(), ids, checkpoint["config"]["hop2"])
+    cand, p = network.link_probabilities(model, g, ids, checkpoint["config"]["hop1"])
     io.write_arrays(job.out, {"ids": cand, "p": p},
                     {"mode": checkpoint["config"]["mode"], "p_mean": float(p[cand >= 0].mean())
                      if (cand >= 0).any() else 0.0})
