@@ -24,6 +24,10 @@ def test_a_chosen_threshold_shows_beside_its_setting(tmp_path):
     rows = summary_rows([result(tmp_path / "a", 0.9, 0.8, chosen={"tau": 0.62})])
     assert rows[0]["params"] == "tau=auto(0.62) k=5"
     assert rows[0]["F_P"] == 0.9 and rows[0]["SNR"] is None
+    rows = summary_rows([result(tmp_path / "b", 0.9, 0.8, chosen={"tau": 0.9995}),
+                         result(tmp_path / "c", 0.9, 0.8, chosen={"tau": 0.6})])
+    assert [r["params"] for r in rows] == ["tau=auto(0.9995) k=5", "tau=auto(0.60) k=5"], \
+        "a value the grid holds beyond two decimals is not rounded to 1.00"
 
 
 def test_seed_variants_give_a_mean_and_a_sample_sd(tmp_path):

@@ -42,7 +42,9 @@ def summary_rows(entries: list[dict]) -> list[dict]:
         clusters_attrs = io.read_attrs(Path(entry["metrics"]).with_name("clusters.h5"))
         chosen = clusters_attrs.get("chosen", {})
         for key, value in chosen.items():  # show the value chosen on training data
-            shown = f"{value:.2f}" if isinstance(value, float) else str(value)
+            shown = str(value)
+            if isinstance(value, float):  # two decimals, more where they would hide it
+                shown = f"{value:.2f}" if abs(value - round(value, 2)) < 1e-9 else f"{value:.4g}"
             params[key] = f"{params.get(key, 'auto')}({shown})"
         row = {"dataset": entry["dataset"], "experiment": entry["experiment"],
                "method": entry["method"],
