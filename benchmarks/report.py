@@ -33,6 +33,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from facecluster import registry  # noqa: E402
 from facecluster.core import io  # noqa: E402
+from facecluster.report.summary import shown_value  # noqa: E402
 
 CORE_BEFORE = ("ingest", "knn")   # the core stages every method's result needs first
 CORE_AFTER = ("metrics",)
@@ -116,7 +117,7 @@ def collect(results: Path) -> list[SizeRun]:
 def _experiment_label(metrics: Path) -> str:
     clusters = metrics.with_name("clusters.h5")
     attrs = io.read_attrs(clusters) if clusters.exists() else {}
-    chosen = " ".join(f"{key} {float(value):.2f}" for key, value in
+    chosen = " ".join(f"{key} {shown_value(float(value))}" for key, value in
                       (attrs.get("chosen") or {}).items())
     return " ".join(filter(None, [attrs.get("method", "?"), _label(metrics),
                                   f"({chosen})" if chosen else ""]))

@@ -33,6 +33,14 @@ GRAPH_COLUMNS = [("SNR", "snr", "float"), ("Q_before", "q_before", "float"),
                  ("Q_after", "q_after", "float")]
 
 
+def shown_value(value) -> str:
+    """A chosen value as tables print it: floats with two decimals, or four significant
+    digits where two would hide it (0.9995 is not 1.00); anything else as ``str``."""
+    if not isinstance(value, float):
+        return str(value)
+    return f"{value:.2f}" if abs(value - round(value, 2)) < 1e-9 else f"{value:.4g}"
+
+
 def summary_rows(entries: list[dict]) -> list[dict]:
     """Read each entry's metrics JSON; one row per (dataset, experiment)."""
     rows = []
@@ -42,10 +50,7 @@ def summary_rows(entries: list[dict]) -> list[dict]:
         clusters_attrs = io.read_attrs(Path(entry["metrics"]).with_name("clusters.h5"))
         chosen = clusters_attrs.get("chosen", {})
         for key, value in chosen.items():  # show the value chosen on training data
-            shown = str(value)
-            if isinstance(value, float):  # two decimals, more where they would hide it
-                shown = f"{value:.2f}" if abs(value - round(value, 2)) < 1e-9 else f"{value:.4g}"
-            params[key] = f"{params.get(key, 'auto')}({shown})"
+            params[key] = f"{params.get(key, 'auto')}({shown_value(value)})"
         row = {"dataset": entry["dataset"], "experiment": entry["experiment"],
                "method": entry["method"],
                "params": " ".join(f"{k}={v}" for k, v in params.items())}
