@@ -124,3 +124,44 @@ def restrict_lists(ids: np.ndarray, sims: np.ndarray,
     local[rows] = np.arange(rows.size)
     sub = np.where(ids[rows] >= 0, local[np.maximum(ids[rows], 0)], -1)
     return sub, np.where(sub >= 0, sims[rows], -1.0).astype(np.float32)
+
+
+class HeldOutSelection:
+    """The model selection every trained method with held-out identities shares: score the
+    model before training and every few steps on the held-out identities, keep the best
+    (a later one on a tie, never the untrained one), and record it all.
+
+    ``observe(step, scores)`` takes a step's score entries over the method's threshold
+    (``key``, shown as ``symbol`` in the log); ``snapshot()`` (given) returns the model's
+    state to keep.  ``result(labels, held, final)`` is ``(state, validation)``: the kept
+    state (``final`` when no trained step was scored) and the record the checkpoint holds
+    (``score``, ``step``, ``scores``, ``untrained_score``, ``curve``, ``held_out_identities``),
+    which ``core.health.validation_findings`` reads."""
+
+    def __init__(self, what: str, snapshot: Callable[[], dict], key: str, symbol: str):
+        self.what, self.snapshot, self.key, self.symbol = what, snapshot, key, symbol
+        self.best: dict = {"score": -1.0}
+        self.curve: list[dict] = []
+
+    def observe(self, step: int, scores: list[dict]) -> None:
+        from .progress import log
+
+        top = max(scores, key=lambda s: s["f_pairwise"] + s["f_bcubed"])
+        value = (top["f_pairwise"] + top["f_bcubed"]) / 2
+        self.curve.append({"step": step, "score": round(value, 5)})
+        log.info("%s validation at step %d: F_P %.4f, F_B %.4f at %s %s", self.what, step,
+                 top["f_pairwise"], top["f_bcubed"], self.symbol, top[self.key])
+        if step == 0:
+            self.best["untrained_score"] = value
+        elif value >= self.best["score"]:
+            self.best.update(score=value, step=step, scores=scores, state=self.snapshot())
+
+    def result(self, labels: np.ndarray, held: np.ndarray, final: dict) -> tuple[dict, dict]:
+        from .progress import log
+
+        best = dict(self.best)
+        state = best.pop("state", final)
+        log.info("%s kept the model of step %s (held-out score %.4f; untrained %.4f)",
+                 self.what, best.get("step"), best["score"], best.get("untrained_score", -1.0))
+        return state, {**best, "curve": self.curve,
+                       "held_out_identities": int(np.unique(labels[held]).size)}

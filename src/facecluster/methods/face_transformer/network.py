@@ -45,6 +45,7 @@ from torch import nn
 
 from ...core.device import pick_device
 from ...core.progress import Progress, log
+from ...core.selection import HeldOutSelection
 
 MODES = ("both", "re_only", "lp_only")
 
@@ -266,8 +267,9 @@ def train(features: np.ndarray, ids: np.ndarray, labels: np.ndarray, cfg: dict,
     learning rate warms up linearly over ``warmup`` steps, then follows a cosine to 0.
     With ``held`` (N,) bool (faces of held-out identities) and ``score``, those faces are
     never queries nor candidates of training; before training and every ``val_every``
-    steps ``score(model)`` rates the model (score entries, ``core.selection``) and the
-    best-scoring one (a later one on a tie, never the untrained one) is kept.
+    steps ``score(model)`` rates the model (score entries over τ) and
+    ``core.selection.HeldOutSelection`` keeps the best-scoring one (a later one on a tie,
+    never the untrained one).
 
     Raises ``FloatingPointError`` when the loss is not finite."""
     dev = pick_device(device)
@@ -290,21 +292,14 @@ def train(features: np.ndarray, ids: np.ndarray, labels: np.ndarray, cfg: dict,
         opt = torch.optim.SGD(params, lr=cfg["lr"], momentum=0.9,
                               weight_decay=cfg["weight_decay"])
     batch = min(int(cfg["batch_size"]), fit_rows.size)
-    best, curve, losses = {"score": -1.0}, [], []
+    losses = []
+    selection = HeldOutSelection("Face Transformer", lambda: _state(model), "tau", "τ")
 
     def validate(step: int) -> None:
         model.eval()
         scores = score(model)
         model.train()
-        top = max(scores, key=lambda s: s["f_pairwise"] + s["f_bcubed"])
-        value = (top["f_pairwise"] + top["f_bcubed"]) / 2
-        curve.append({"step": step, "score": round(value, 5)})
-        log.info("Face Transformer validation at step %d: F_P %.4f, F_B %.4f at τ %s", step,
-                 top["f_pairwise"], top["f_bcubed"], top["tau"])
-        if step == 0:
-            best["untrained_score"] = value
-        elif value >= best["score"]:
-            best.update(score=value, step=step, scores=scores, state=_state(model))
+        selection.observe(step, scores)
 
     start = time.perf_counter()
     if held.any():
@@ -341,11 +336,7 @@ def train(features: np.ndarray, ids: np.ndarray, labels: np.ndarray, cfg: dict,
             "losses": [round(v, 5) for v in losses[:: max(1, len(losses) // 200)]]}
     state, validation = _state(model), None
     if held.any():
-        state = best.pop("state", state)
-        validation = {**best, "curve": curve,
-                      "held_out_identities": int(np.unique(labels[held]).size)}
-        log.info("Face Transformer kept the model of step %s (held-out score %.4f; untrained "
-                 "%.4f)", best.get("step"), best["score"], best["untrained_score"])
+        state, validation = selection.result(labels, held, state)
     return {"state_dict": state, "config": {**cfg, "dim": int(dim)}, "train_info": info,
             "validation": validation}, info
 

@@ -33,6 +33,7 @@ from ...core.components import components_from_edges
 from ...core.sparse import similarity_graph
 from ...core.device import pick_device
 from ...core.progress import Progress, log
+from ...core.selection import HeldOutSelection
 
 
 def affinity(ids: np.ndarray, sims: np.ndarray) -> sp.csr_matrix:
@@ -157,10 +158,11 @@ def train(features: np.ndarray, ids: np.ndarray, sims: np.ndarray, labels: np.nd
     The targets are ``confidence_targets`` (``cfg['target_norm']``).  ÃF is computed once
     (it holds no weight), so a step is the MLP on [F ‖ ÃF] for ``batch_size`` random
     vertices: the reference's full-graph step on a sample.  With ``held`` (N,) bool (the
-    vertices of held-out identities, ``held_out_identities``) and a ``score``, those
-    vertices are left out of the loss; before training and every ``val_every`` steps
-    ``score(confidence (N,), hidden (N, H))`` rates the model on them (a list of score entries, ``core.selection``) and the best-scoring model (a
-    later one on a tie, never the untrained one) is kept with its scores.
+    vertices of held-out identities, ``core.selection.held_out_identities``) and a
+    ``score``, those vertices are left out of the loss; before training and every
+    ``val_every`` steps ``score(confidence (N,), hidden (N, H))`` rates the model on them
+    (score entries over τ) and ``core.selection.HeldOutSelection`` keeps the best-scoring
+    model (a later one on a tie, never the untrained one) with its scores.
 
     Raises ``FloatingPointError`` when the loss is not finite (learn-to-cluster issue #60:
     NaN loss on 512-D features)."""
@@ -177,7 +179,8 @@ def train(features: np.ndarray, ids: np.ndarray, sims: np.ndarray, labels: np.nd
                           weight_decay=cfg["weight_decay"])
     rng = np.random.default_rng([seed, 3])
     batch = min(int(cfg["batch_size"]), fit_rows.size)
-    best, curve, losses = {"score": -1.0}, [], []
+    losses = []
+    selection = HeldOutSelection("GCN-V", lambda: _state(model), "tau", "τ")
     if held.any():
         log.info("GCN-V validation: %d of %d identities held out (%d vertices), scored every "
                  "%d steps", np.unique(labels[held]).size, np.unique(labels).size,
@@ -188,16 +191,8 @@ def train(features: np.ndarray, ids: np.ndarray, sims: np.ndarray, labels: np.nd
         with torch.no_grad():
             conf, hidden = model(x, agg)
         model.train()
-        scores = score(conf.cpu().numpy(), nn.functional.normalize(hidden, dim=1).cpu().numpy())
-        top = max(scores, key=lambda s: s["f_pairwise"] + s["f_bcubed"])
-        value = (top["f_pairwise"] + top["f_bcubed"]) / 2
-        curve.append({"step": step, "score": round(value, 5)})
-        log.info("GCN-V validation at step %d: F_P %.4f, F_B %.4f at τ %s", step,
-                 top["f_pairwise"], top["f_bcubed"], top["tau"])
-        if step == 0:
-            best["untrained_score"] = value
-        elif value >= best["score"]:
-            best.update(score=value, step=step, scores=scores, state=_state(model))
+        selection.observe(step, score(conf.cpu().numpy(),
+                                      nn.functional.normalize(hidden, dim=1).cpu().numpy()))
 
     start = time.perf_counter()
     if held.any():
@@ -229,11 +224,7 @@ def train(features: np.ndarray, ids: np.ndarray, sims: np.ndarray, labels: np.nd
             "losses": [round(v, 6) for v in losses[:: max(1, len(losses) // 200)]]}
     state, validation = _state(model), None
     if held.any():
-        state = best.pop("state")
-        validation = {**best, "curve": curve,
-                      "held_out_identities": int(np.unique(labels[held]).size)}
-        log.info("GCN-V kept the model of step %d (held-out score %.4f; untrained %.4f)",
-                 best["step"], best["score"], best["untrained_score"])
+        state, validation = selection.result(labels, held, state)
     return {"state_dict": state, "config": {**cfg, "in_dim": int(features.shape[1])},
             "train_info": info, "validation": validation}, info
 
