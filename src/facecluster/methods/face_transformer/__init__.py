@@ -109,7 +109,7 @@ def link(cand: np.ndarray, p: np.ndarray, tau: float) -> np.ndarray:
 
 
 def probabilities(checkpoint: dict, features: np.ndarray, ids: np.ndarray
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(candidates, p, g)`` of faces (N, D) and their kNN lists (N, k) under a trained
     checkpoint: the networks' g, LP's P(same)."""
     from . import network
