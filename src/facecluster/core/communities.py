@@ -6,6 +6,8 @@ returns one label per item; items no link touches are singletons.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from .components import renumber
@@ -33,7 +35,13 @@ def infomap_modules(n: int, src: np.ndarray, dst: np.ndarray, weights: np.ndarra
         im = map_equation.Infomap(two_level=True, directed=directed, silent=True, seed=int(seed) + 1,
                              num_trials=1)
         im.add_links(zip(src.tolist(), dst.tolist(), weights.tolist()))
-        modules = im.run().modules()
+        im.run()
+        # Not ``im.run().modules()``: it walks SWIG iterators, and in a process that
+        # imported faiss after infomap, SWIG hands it faiss's iterator type, which crashes
+        # (segmentation fault).  ``get_modules`` returns a plain dict.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # deprecated for infomap 3.0 (constraints.txt)
+            modules = im.get_modules()
         nodes = np.fromiter(modules.keys(), dtype=np.int64, count=len(modules))
         labels[nodes] = np.fromiter(modules.values(), dtype=np.int64, count=len(modules))
     return renumber(labels)
