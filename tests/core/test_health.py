@@ -81,6 +81,19 @@ def test_a_dominant_identity_no_longer_erases_itself_when_centring(tmp_path):
         "centring_erased_a_group"
 
 
+def test_a_component_every_face_shares_is_no_finding(shared_data):
+    """dlib's vectors: every face shares one large component (different people at cosine
+    0.83).  Centring removes it, as it should; the largest group of close faces chains
+    through most of the set, and that is no finding (it fired on 307 LFW photos)."""
+    with np.load(shared_data / "lfw_dlib128_dev.npz") as d:
+        x = d["X"].astype(np.float64)
+    centre, group = ingest.balanced_centre(x)
+    assert group.size > 1000  # the chain
+    assert ingest._centring_health(x, centre, group, "faces") == []
+    # Centred on the chain's own mean instead: still the shared component, still silent.
+    assert ingest._centring_health(x, x[group].mean(axis=0), group, "faces") == []
+
+
 def test_non_unit_vectors_with_normalise_none_are_a_finding(tmp_path):
     """Case 5: vectors of norm 13-25 with normalise: none gave one cluster of 600 faces and
     one WARNING among 200 log lines; now a finding the summary prints."""
