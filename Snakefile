@@ -23,6 +23,7 @@ except fc_planning.ConfigError as err:
 
 
 include: "rules/common.smk"
+include: "rules/photos.smk"
 include: "rules/ingest.smk"
 include: "rules/knn.smk"
 include: "rules/methods.smk"
@@ -37,6 +38,8 @@ rule all:
     input:
         PLAN.summary_tsv,
         PLAN.summary_md,
+        # a photos dataset's people page per result (README: Your photos)
+        list(PLAN.people),
         # the report's figures, with `report: true` (else: snakemake report)
         REPORT_FIGURES if config.get("report") else [],
 

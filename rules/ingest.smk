@@ -6,11 +6,13 @@ import shlex
 
 
 rule ingest:
+    input:
+        lambda wc: PLAN.ingest_inputs(wc.dataset),
     output:
         features=directory(f"{RESULTS}/{{dataset}}/{{part}}/features.zarr"),
         manifest=f"{RESULTS}/{{dataset}}/{{part}}/manifest.json",
     params:
-        dataset=lambda wc: as_json(fc_planning.ingest_spec(config["datasets"][wc.dataset], wc.part)),
+        dataset=lambda wc: as_json(PLAN.ingest_spec(wc.dataset, wc.part)),
         # A parameter, not only a wildcard: the between-workflow cache hashes parameters,
         # and without it the train and test parts of a dataset would hash alike.
         part=lambda wc: wc.part,

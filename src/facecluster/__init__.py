@@ -7,6 +7,8 @@ The Python API, for use without Snakemake (a notebook, a service):
     model = facecluster.model("adanets").fit(train_features, train_labels)
     labels = model.predict(new_features)
     model.save("my-model"); facecluster.load_model("my-model").predict(more_faces)
+    faces = facecluster.faces_from_photos("my-photos/")   # dlib: detect, align, embed
+    labels = facecluster.cluster(faces["features"], "hac", normalise="center_l2")
 
 ``features`` are float arrays of shape (n_faces, D); labels are int arrays of shape
 (n_faces,).  ``facecluster.available_methods()`` lists the methods; ``facecluster.method_params(name)``
@@ -17,7 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["cluster", "model", "load_model", "available_methods", "method_params"]
+__all__ = ["cluster", "model", "load_model", "available_methods", "method_params",
+           "faces_from_photos"]
 
 
 def available_methods() -> list[str]:
@@ -81,3 +84,28 @@ def cluster(features, method: str | None = None, normalise: str = "l2",
 
     unit = normalise_rows(np.asarray(features), normalise)
     return model(method or DEFAULT_METHOD, knn=knn, **settings).predict(unit, threads=threads)
+
+
+def faces_from_photos(path, cache=None, **images) -> dict:
+    """The faces of a folder of photos (or a text file listing them), detected, aligned
+    and embedded by dlib (``core.photos``): ``{"features": float32 (n_faces, 128) not yet
+    normalised (cluster them with ``normalise="center_l2"``), "ids": str (n_faces,)
+    ``photo#face``, "labels": int (n_faces,) or None, "label_names"}``.
+
+    ``images`` are the settings of a dataset's ``images:`` (``labels_from``,
+    ``detector``, ``min_face_size`` …: README, Your photos); ``cache`` the per-photo
+    cache (default ``~/.cache/facecluster/photos``).  Raises ``PhotoError`` (a ValueError)
+    naming the path or setting; unusable photos are logged and skipped.
+    """
+    import tempfile
+    from pathlib import Path
+
+    from .core import io, photos
+
+    spec = photos.checked_spec({"path": str(path), **images})
+    cache = cache or Path.home() / ".cache" / "facecluster" / "photos"
+    with tempfile.TemporaryDirectory(prefix="facecluster-photos-") as work:
+        faces = photos.embed_photos(spec, cache, work)
+        arrays, attrs = io.read_arrays(faces), io.read_attrs(faces)
+    return {"features": arrays["X"], "ids": arrays["ids"], "labels": arrays.get("y"),
+            "label_names": attrs.get("label_names")}

@@ -21,6 +21,7 @@ import json
 import resource
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -72,8 +73,6 @@ def cmd_knn_index(args) -> None:
 
 def cmd_knn_shard(args) -> None:
     """Sharded kNN, step 2: one slice of the queries against the saved index."""
-    from pathlib import Path
-
     from .core import knn
 
     params = json.loads(args.params)
@@ -171,12 +170,25 @@ def _parse_value(text: str):
 
 
 def cmd_cluster(args) -> None:
-    """Faces in, a cluster table out: any method on its settings, or a saved model."""
-    from .core import ingest
+    """Faces in, a cluster table out: any method on its settings, or a saved model; the
+    faces from a features file (``--features``) or detected in photos (``--images``)."""
+    import tempfile
+
+    from .core import ingest, photos
 
     registry.load_modules(args.method_modules)
-    spec = {"path": args.features, "features_key": args.features_key, "ids_key": args.ids_key,
-            "dim": args.dim, "normalise": args.normalise}
+    if bool(args.features) == bool(args.images):
+        raise ValueError("give either --features FILE or --images DIR")
+    work = None
+    if args.images:
+        images = photos.checked_spec({"path": args.images, "recursive": True})
+        work = tempfile.TemporaryDirectory(prefix="facecluster-photos-")
+        faces = photos.embed_photos(images, args.cache, work.name)
+        spec = {"path": faces, "features_key": "X", "ids_key": "ids",
+                "normalise": args.normalise or "center_l2"}
+    else:
+        spec = {"path": args.features, "features_key": args.features_key,
+                "ids_key": args.ids_key, "dim": args.dim, "normalise": args.normalise or "l2"}
     features, _, ids, _ = ingest.load(spec)
     model_dir = args.model or args.bundle
     if model_dir:
@@ -198,6 +210,38 @@ def cmd_cluster(args) -> None:
     io.write_table(args.out, labels, ids)
     log.info("wrote %d cluster labels (%d clusters, %s) to %s", labels.size,
              np.unique(labels).size, model.method.name, args.out)
+    if args.people:
+        if work is None:
+            raise ValueError("--people needs --images (the faces' photos)")
+        from .report.people import write_people
+
+        clusters = str(Path(work.name) / "clusters.h5")
+        io.write_arrays(clusters, {"labels": labels.astype(np.int32)})
+        features_h5 = str(Path(work.name) / "features.h5")
+        io.write_arrays(features_h5, {"ids": ids})
+        write_people(clusters, features_h5, faces, args.people, title=str(args.images))
+    if work is not None:
+        work.cleanup()
+
+
+def cmd_photos(args) -> None:
+    """One photo stage as its rule runs it: detect or embed a shard, merge the faces, or
+    write a result's people page."""
+    from .core import photos
+
+    if args.step == "people":
+        from .report.people import write_people
+
+        write_people(args.clusters, args.features, args.faces, args.out, title=args.title)
+        return
+    spec = json.loads(args.images)
+    if args.step == "detect":
+        photos.detect_shard(spec, args.shard, args.of, args.cache, args.out, args.digest)
+    elif args.step == "embed":
+        photos.embed_shard(spec, args.detections, args.cache, args.out)
+    else:
+        photos.merge_faces(spec, [tuple(pair) for pair in args.shard_pairs], args.out,
+                           args.table, args.photos)
 
 
 def cmd_methods(args) -> None:
@@ -350,8 +394,31 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--table", help="the cluster table (.tsv), for a stage that writes clusters")
     modules(sp)
 
+    sp = add("photos", cmd_photos, "a photo stage: detect, embed, faces or people")
+    sp.add_argument("step", choices=["detect", "embed", "faces", "people"])
+    sp.add_argument("--images", help="the dataset's images settings, as JSON")
+    sp.add_argument("--shard", type=int, help="detect: which shard, from 0")
+    sp.add_argument("--of", type=int, help="detect: how many shards")
+    sp.add_argument("--digest", help="detect: the shard's planned listing digest")
+    sp.add_argument("--cache", help="the per-photo cache folder")
+    sp.add_argument("--detections", help="embed: the shard's detections")
+    sp.add_argument("--shard-pair", dest="shard_pairs", nargs=2, action="append", default=[],
+                    metavar=("DETECTIONS", "EMBEDDINGS"), help="faces: a shard (repeat)")
+    sp.add_argument("--table", help="faces: every face with its status (.tsv)")
+    sp.add_argument("--photos", help="faces: every photo with its status (.tsv)")
+    sp.add_argument("--clusters", help="people: the result's clusters.h5")
+    sp.add_argument("--features", help="people: the features it clustered")
+    sp.add_argument("--faces", help="people: the dataset's faces.h5")
+    sp.add_argument("--title", default="", help="people: the page's title")
+    sp.add_argument("--out", required=True)
+
     sp = add("cluster", cmd_cluster, "cluster faces with a method or a trained model folder")
-    sp.add_argument("--features", required=True, help="features file (.npy .npz .bin .h5 .zarr)")
+    sp.add_argument("--features", help="features file (.npy .npz .bin .h5 .zarr)")
+    sp.add_argument("--images", help="a folder of photos (or a list file): faces detected "
+                                     "and embedded by dlib first (README: Your photos)")
+    sp.add_argument("--cache", default=str(Path.home() / ".cache" / "facecluster" / "photos"),
+                    help="--images: the per-photo cache (default ~/.cache/facecluster/photos)")
+    sp.add_argument("--people", help="--images: write the people page into this folder")
     sp.add_argument("--method", help="a method that needs no training (default: "
                                      f"{registry.DEFAULT_METHOD})")
     sp.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
@@ -362,7 +429,8 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--features-key", default="X", help="array name inside npz/HDF5/Zarr")
     sp.add_argument("--ids-key", default=None, help="item names inside npz/HDF5/Zarr")
     sp.add_argument("--dim", type=int, default=None, help="feature dimension (required for .bin)")
-    sp.add_argument("--normalise", default="l2", choices=["l2", "center_l2", "none"])
+    sp.add_argument("--normalise", default=None, choices=["l2", "center_l2", "none"],
+                    help="default l2, center_l2 with --images")
     modules(sp)
 
     sp = add("methods", cmd_methods, "list the methods")

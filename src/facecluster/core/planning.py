@@ -137,6 +137,9 @@ class Plan:
     outcomes: list[Result] = field(default_factory=list)
     jobs: dict[str, Job] = field(default_factory=dict)     # output path -> job
     method_modules: list[str] = field(default_factory=list)  # extra methods to import
+    datasets: dict[str, dict] = field(default_factory=dict)  # name -> as ingest reads it
+    photo_jobs: dict[str, "PhotoJob"] = field(default_factory=dict)  # output -> job
+    people: dict[str, Result] = field(default_factory=dict)  # people page folder -> result
 
     def add_job(self, output: str, job: Job) -> None:
         known = self.jobs.get(output)
@@ -188,6 +191,73 @@ class Plan:
 
     def features(self, dataset: str, part: str) -> str:
         return f"{self.results}/{dataset}/{part}/features.zarr"
+
+    def ingest_spec(self, dataset: str, part: str) -> dict:
+        """What the ingest of one part of a planned dataset reads and depends on."""
+        return ingest_spec(self.datasets[dataset], part)
+
+    def ingest_inputs(self, dataset: str) -> list[str]:
+        """Artifacts the ingest of a dataset reads: a photos dataset's faces."""
+        return [p for p, j in self.photo_jobs.items() if j.kind == "faces" and
+                j.dataset == dataset]
+
+    def photo_outputs(self, kind: str) -> list[str]:
+        return sorted(p for p, j in self.photo_jobs.items() if j.kind == kind)
+
+
+@dataclass
+class PhotoJob:
+    """One job of the photo stages (``core.photos``): ``kind`` detect, embed (one shard
+    each) or faces (the merge), its settings and inputs; ``digest`` the shard's planned
+    listing (a detect job reruns when it changes)."""
+
+    kind: str
+    dataset: str
+    spec: dict
+    inputs: list[str]
+    shard: int = 0
+    shards: int = 1
+    digest: str = ""
+
+
+def plan_photos(plan: Plan, name: str, dataset: dict) -> dict:
+    """Plan the photo stages of a dataset with ``images:`` and return the dataset as the
+    ingest reads it: ``input`` the merged ``faces.h5``, ``normalise`` ``center_l2`` unless
+    given (dlib's vectors share a large common component).  Lists the photos (names and
+    sizes only) to give each shard job its digest."""
+    from . import photos
+
+    try:
+        spec = photos.checked_spec(dataset["images"])
+    except photos.PhotoError as err:
+        raise ConfigError(f"datasets.{name}.{err}") from None
+    spec["cache"] = str(spec["cache"] or f"{plan.results}/photo-cache")
+    listing = photos.list_photos(spec)
+    if not listing:
+        raise ConfigError(f"datasets.{name}.images: no photos under {spec['path']} with the "
+                          f"extensions {spec['extensions']}")
+    shards = spec["shards"]
+    listed = short_hash({k: spec[k] for k in ("path", "recursive", "extensions", "shards")})
+    detect_dir = (f"{plan.results}/{name}/photos/detect-"
+                  f"{photos.settings_tag(spec, photos.DETECT_KEYS)}-{listed}")
+    embed_dir = f"{detect_dir}/embed-{photos.settings_tag(spec, photos.EMBED_KEYS)}"
+    faces_dir = f"{embed_dir}/faces-{short_hash({k: spec[k] for k in photos.GATE_KEYS})}"
+    pairs = []
+    for i in range(shards):
+        digest = photos.listing_digest(photos.shard_photos(listing, i, shards))
+        detect = f"{detect_dir}/shard-{i}-of-{shards}.h5"
+        embed = f"{embed_dir}/shard-{i}-of-{shards}.h5"
+        plan.photo_jobs[detect] = PhotoJob("detect", name, spec, [], i, shards, digest)
+        plan.photo_jobs[embed] = PhotoJob("embed", name, spec, [detect], i, shards)
+        pairs += [detect, embed]
+    faces = f"{faces_dir}/faces.h5"
+    plan.photo_jobs[faces] = PhotoJob("faces", name, spec, pairs, 0, shards)
+    labels = "y" if spec["labels_from"] else None
+    effective = {k: v for k, v in dataset.items() if k != "images"}
+    effective["input"] = {"path": faces, "features_key": "X", "labels_key": labels,
+                          "ids_key": "ids"}
+    effective.setdefault("normalise", "center_l2")
+    return effective
 
 
 class PlanContext:
@@ -386,6 +456,9 @@ def check_inputs(config: dict) -> None:
     run = config.get("run") or {}
     for name in _check_names("datasets", run.get("datasets"), config["datasets"]):
         dataset = config["datasets"][name]
+        images = dataset.get("images") or {}
+        if images.get("path") and not Path(images["path"]).exists():
+            raise ConfigError(f"datasets.{name}.images.path: {images['path']} does not exist")
         for role in ("input", "train"):
             spec = dataset.get(role)
             if not spec:
@@ -451,14 +524,20 @@ def make_plan(config: dict) -> Plan:
                 method_modules=modules)
     resolved = {name: method_settings(name, all_experiments[name]) for name in experiments}
     for ds in datasets:
-        parts = dataset_parts(config["datasets"][ds])
+        dataset = config["datasets"][ds]
+        if "images" in dataset:
+            plan.datasets[ds] = plan_photos(plan, ds, dataset)
+        else:
+            plan.datasets[ds] = {"normalise": "l2", **dataset}
+    for ds in datasets:
+        parts = dataset_parts(plan.datasets[ds])
         for name in experiments:
             method, settings = resolved[name]
             if method.needs_labels(settings) and "train" not in parts:
                 raise ConfigError(f"experiment {name} ({method.name}) with these settings "
                                   f"learns from labeled training data, and dataset {ds} has "
                                   f"no train part: give it `split:` or `train:`")
-            refine = refine_settings(config["datasets"][ds], all_experiments[name],
+            refine = refine_settings(plan.datasets[ds], all_experiments[name],
                                      f"experiments.{name}")
             ctx = PlanContext(plan, method, ds, name, parts,
                               knn_params(config, all_experiments[name]), refine)
@@ -469,8 +548,10 @@ def make_plan(config: dict) -> Plan:
                 raise ConfigError(f"method {method.name} planned {outcome.clusters} as its "
                                   f"result; a result is a clusters.h5")
             leaf = outcome.clusters[: -len("/clusters.h5")]
-            plan.outcomes.append(Result(ds, name, method.name, outcome.summary,
-                                        outcome.clusters, f"{leaf}/metrics.json",
-                                        outcome.quality, outcome.model, sweep_of.get(name),
-                                        swept.get(name, {})))
+            result = Result(ds, name, method.name, outcome.summary, outcome.clusters,
+                            f"{leaf}/metrics.json", outcome.quality, outcome.model,
+                            sweep_of.get(name), swept.get(name, {}))
+            plan.outcomes.append(result)
+            if "images" in config["datasets"][ds]:
+                plan.people[f"{leaf}/people"] = result
     return plan

@@ -44,6 +44,7 @@ CORE_STAGES: dict[str, Sizing] = {
     "metrics": Sizing((1000, 2), (10, 0.02)),
     "summary": Sizing((1000, 0), (5, 0.0)),
     "report":  Sizing((1000, 4), (10, 0.05)),
+    "photos":  Sizing((1500, 0), (60, 0.0)),  # a shard of photos: dlib's models, one photo
 }
 
 
@@ -97,6 +98,11 @@ def part_features_mib(config: dict, results: str | Path, dataset: str, part: str
         params = generator_params(gen.get("preset", "small"), dim=gen.get("dim", 256),
                                   **(gen.get("overrides") or {}))
         return features_mib(params[f"n_{part}"], params["dim"])
+    if "images" in spec and not (part == "train" and spec.get("train")):
+        # Photos: about 1.2 faces of 128 float32 each (README: Your photos).
+        from .photos import list_photos
+
+        return features_mib(int(1.2 * len(list_photos(spec["images"]))) + 1, 128)
     source = spec.get("train") if part == "train" and spec.get("train") else spec.get("input")
     if not source:
         raise ValueError(f"dataset {dataset!r} has neither `generator` nor `input`")
