@@ -181,8 +181,8 @@ def model_path(name: str) -> str:
     """A model file of ``face_recognition_models`` (found without importing it)."""
     found = importlib.util.find_spec("face_recognition_models")
     if found is None or not found.submodule_search_locations:
-        raise PhotoError("the face models are not installed: pip install "
-                         "face_recognition_models==0.3.0 (README, Your photos)")
+        raise PhotoError("the face models are not installed: pip install -e '.[photos]' "
+                         "(or face_recognition_models==0.3.0; README, Your photos)")
     path = Path(list(found.submodule_search_locations)[0]) / "models" / name
     if not path.exists():
         raise PhotoError(f"{path}: model file missing from face_recognition_models")
