@@ -494,8 +494,10 @@ def merge_faces(spec: dict, shards: list[tuple[str, str]], out: str, table: str,
     for detections, embeddings in shards:
         names, paths, shas, records = read_detections(detections)
         arrays = io.read_arrays(embeddings)
+        # Faces are stored photo by photo: photo i's are rows bounds[i]:bounds[i + 1].
+        bounds = np.searchsorted(arrays["photo"], np.arange(len(names) + 1))
         for i, (name, path, sha, record) in enumerate(zip(names, paths, shas, records)):
-            vec = arrays["X"][arrays["photo"] == i]
+            vec = arrays["X"][bounds[i]:bounds[i + 1]]
             entries.append((name, path, sha, record, vec))
     entries.sort(key=lambda e: e[0])
     first_of: dict[str, str] = {}
