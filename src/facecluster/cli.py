@@ -4,8 +4,10 @@
   search), ``metrics``, ``summary``: the core stages the workflow runs;
 - ``stage METHOD STAGE --in NAME=PATH ... --params JSON --out PATH``: one stage of any
   method, as its rule runs it;
-- ``cluster``: faces in, a cluster table out, with any method (``--method``) or a trained
-  model folder (``--model``);
+- ``photos detect|embed|faces|people``: the photo stages (``core.photos``) as their rules
+  run them;
+- ``cluster``: faces in (a features file, or ``--images`` a folder of photos), a cluster
+  table out, with any method (``--method``) or a trained model folder (``--model``);
 - ``methods``: the methods; ``params NAME``: a method's settings (or ``knn``'s) with
   their defaults.
 
