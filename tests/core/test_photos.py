@@ -284,6 +284,16 @@ def test_the_cache_embeds_only_new_photos_and_not_moved_ones(subset, tmp_path):
     embed = io.read_attrs(tmp_path / "w2" / "embed.h5")["counts"]
     assert detect["detected"] == 3 and embed["embedded"] == 3
     assert embed["cached"] == first["embedded"]
+    # A photo without a face, renamed: read from the cache, its message names the new name.
+    from PIL import Image
+
+    Image.new("RGB", (120, 120), (200, 180, 160)).save(folder / "wall.png")
+    photos.embed_photos({"path": str(folder)}, cache, tmp_path / "w3")
+    (folder / "wall.png").rename(folder / "plain.png")
+    photos.embed_photos({"path": str(folder)}, cache, tmp_path / "w4")
+    rows = {r["photo"]: r for r in read_tsv(tmp_path / "w4" / "photos.tsv")}
+    assert rows["plain.png"]["status"] == "no_face" and "plain.png" in rows["plain.png"]["message"]
+    assert io.read_attrs(tmp_path / "w4" / "detect.h5")["counts"]["detected"] == 0
 
 
 def test_shards_follow_names_so_adding_photos_moves_none():

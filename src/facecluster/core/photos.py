@@ -398,10 +398,13 @@ def detect_shard(spec: dict, shard: int, shards: int, cache_root: str, out: str,
         record = cache.get_detection(tag, sha)
         if record is None:
             models = models or Models(spec["detector"], embed=False)
-            record = detect_photo(models, photo.path, spec)
+            record = {**detect_photo(models, photo.path, spec), "path": photo.path}
             cache.put_detection(tag, sha, record)
             counts["detected"] += 1
-        else:
+        else:  # the same bytes, perhaps under another name: name this one
+            if record.get("path"):
+                record["message"] = record["message"].replace(record["path"], photo.path)
+            record["path"] = photo.path
             counts["cached"] += 1
         shas.append(sha)
         records.append(record)
