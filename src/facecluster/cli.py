@@ -217,11 +217,7 @@ def cmd_cluster(args) -> None:
             raise ValueError("--people needs --images (the faces' photos)")
         from .report.people import write_people
 
-        clusters = str(Path(work.name) / "clusters.h5")
-        io.write_arrays(clusters, {"labels": labels.astype(np.int32)})
-        features_h5 = str(Path(work.name) / "features.h5")
-        io.write_arrays(features_h5, {"ids": ids})
-        write_people(clusters, features_h5, faces, args.people, title=str(args.images))
+        write_people(labels, ids, faces, args.people, title=str(args.images))
     if work is not None:
         work.cleanup()
 
@@ -232,9 +228,9 @@ def cmd_photos(args) -> None:
     from .core import photos
 
     if args.step == "people":
-        from .report.people import write_people
+        from .report.people import people_page
 
-        write_people(args.clusters, args.features, args.faces, args.out, title=args.title)
+        people_page(args.clusters, args.features, args.faces, args.out, title=args.title)
         return
     spec = json.loads(args.images)
     if args.step == "detect":

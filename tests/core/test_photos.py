@@ -10,7 +10,6 @@ import pytest
 
 from facecluster import cli
 from facecluster.core import io, photos
-from facecluster.report import people
 
 pytest.importorskip("dlib")
 if photos.importlib.util.find_spec("face_recognition_models") is None:
@@ -172,7 +171,8 @@ def test_a_huge_photo_is_detected_on_a_bounded_downscale(models, subset, tmp_pat
     small = photos.detect_photo(models, str(path), settings)["faces"][0]["size"]
     assert record["faces"][0]["size"] == pytest.approx(16 * small, rel=0.15)
     Image.new("RGB", (3000, 3000)).save(tmp_path / "huge.png")
-    refused = photos.detect_photo(models, str(tmp_path / "huge.png"), spec(tmp_path, max_pixels=10 ** 6))
+    refused = photos.detect_photo(models, str(tmp_path / "huge.png"),
+                                  spec(tmp_path, max_pixels=10 ** 6))
     assert refused["status"] == "too_large" and "huge.png" in refused["message"]
 
 
@@ -350,7 +350,7 @@ def test_the_command_line_clusters_a_photo_folder_and_writes_the_people_page(sub
     page = (tmp_path / "people" / "index.html").read_text()
     assert page.count("<section>") == n_people + (n_alone > 0) and "Person 1" in page
     assert f"{n_alone} faces" in page if n_alone else "Seen once" not in page
-    mapping = people.people_json(tmp_path / "people")
+    mapping = json.loads((tmp_path / "people" / "faces.json").read_text())
     assert sum(len(v) for v in mapping["photos"].values()) == len(rows)
     thumbs = list((tmp_path / "people" / "thumbs").glob("*.jpg"))
     assert len(thumbs) == len(rows)

@@ -228,6 +228,17 @@ def write_table(path: str | os.PathLike, labels: np.ndarray, ids: np.ndarray | N
                 f.write(f"{i}\t{ids[i]}\t{c}\n" if ids is not None else f"{i}\t{c}\n")
 
 
+def write_tsv(path: str | os.PathLike, columns, rows) -> None:
+    """A table with a header line, atomically; tabs and newlines inside values become
+    spaces."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "w") as f:
+            f.write("\t".join(columns) + "\n")
+            for row in rows:
+                f.write("\t".join(str(v).replace("\t", " ").replace("\n", " ")
+                                   for v in row) + "\n")
+
+
 def write_clusters(path: str | os.PathLike, table: str | os.PathLike | None, labels: np.ndarray,
                    features_path: str | os.PathLike, attrs: Mapping) -> None:
     """A clusters artifact (``labels`` int32 (N,)) with ``attrs`` and the cluster sizes, and

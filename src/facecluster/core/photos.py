@@ -551,8 +551,8 @@ def merge_faces(spec: dict, shards: list[tuple[str, str]], out: str, table: str,
         arrays["y"] = np.array([code[n] if n else -1 for n in label_names], dtype=np.int64)
         attrs["label_names"] = known
     io.write_arrays(out, arrays, attrs)
-    _write_tsv(table, FACE_COLUMNS, rows)
-    _write_tsv(photos_table, ("photo", "path", "sha256", "status", "faces", "message"),
+    io.write_tsv(table, FACE_COLUMNS, rows)
+    io.write_tsv(photos_table, ("photo", "path", "sha256", "status", "faces", "message"),
                photo_rows)
     log.info("%s", _count_line(counts))
     return counts
@@ -564,15 +564,6 @@ def _count_line(counts: dict) -> str:
     return (f"photos: {counts['photos']} listed, {counts['ok']} with faces"
             + (f", {bad}" if bad else "") + f"; faces: {counts['faces']} found, "
             f"{counts['rejected']} rejected by the quality gates, {counts['kept']} to cluster")
-
-
-def _write_tsv(path: str, columns, rows) -> None:
-    with io.atomic_path(path) as tmp:
-        with open(tmp, "w") as f:
-            f.write("\t".join(columns) + "\n")
-            for row in rows:
-                f.write("\t".join(str(v).replace("\t", " ").replace("\n", " ")
-                                  for v in row) + "\n")
 
 
 # ------------------------------------------------------------------ without the workflow

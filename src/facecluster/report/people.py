@@ -16,7 +16,6 @@ from __future__ import annotations
 import html
 import json
 from collections import defaultdict
-from pathlib import Path
 
 import numpy as np
 
@@ -43,25 +42,33 @@ def thumbnail(image: np.ndarray, box, scale: float, size: int):
     return canvas.resize((size, size), Image.BILINEAR)
 
 
-def write_people(clusters: str, features: str, faces: str, out: str, title: str = "",
-                 per_person: int = 12, size: int = 96, max_side: int = 2000) -> dict:
-    """The people page of one result into the folder ``out`` (atomically).
-
-    ``clusters``: the result's ``clusters.h5``; ``features``: the features artifact it
-    clustered (its ``ids`` are face ids ``photo#face``); ``faces``: the photos dataset's
-    ``faces.h5`` (each face's photo path and box).  Raises ``ValueError`` when the
-    features hold no face ids of that faces artifact.  Returns counts for the log."""
-    from ..core.photos import Unusable, read_image
-
+def people_page(clusters: str, features: str, faces: str, out: str, title: str = "",
+                **options) -> dict:
+    """The people page of one workflow result (``photos_people``): ``clusters`` its
+    ``clusters.h5``; ``features`` the features artifact it clustered (its ``ids`` are face
+    ids ``photo#face``); ``faces`` the photos dataset's ``faces.h5``.  See ``write_people``."""
     labels = io.read_array(clusters, "labels")
     ids = io.read_array(features, "ids") if io.has_array(features, "ids") else None
     if ids is None or ids.size != labels.size:
         raise ValueError(f"{features}: no face ids for the {labels.size} clustered faces")
+    return write_people(labels, ids, faces, out, title, **options)
+
+
+def write_people(labels: np.ndarray, ids: np.ndarray, faces: str, out: str, title: str = "",
+                 per_person: int = 12, size: int = 96, max_side: int = 2000) -> dict:
+    """The people page of one clustering into the folder ``out`` (atomically).
+
+    ``labels`` int (N,) the clusters of the faces ``ids`` str (N,) (``photo#face``);
+    ``faces``: the ``faces.h5`` the faces came from (each face's photo path and box).
+    Raises ``ValueError`` when a face id is not in that faces artifact.  Returns counts for
+    the log."""
+    from ..core.photos import Unusable, read_image
+
     table = io.read_arrays(faces, ["ids", "photo_path", "box"])
     where = {face_id: i for i, face_id in enumerate(table["ids"])}
     missing = [face_id for face_id in ids if face_id not in where]
     if missing:
-        raise ValueError(f"{features}: {len(missing)} faces are not in {faces} "
+        raise ValueError(f"{faces}: {len(missing)} of the clustered faces are not in it "
                          f"(first: {missing[0]})")
     members: dict[int, list[int]] = defaultdict(list)
     for i, c in enumerate(labels):
@@ -106,10 +113,9 @@ def write_people(clusters: str, features: str, faces: str, out: str, title: str 
                          person if person else "", *box))
             records[photo].append({"face": int(face), "cluster": int(labels[i]),
                                    "person": person, "box": box})
-        with open(tmp / "faces.tsv", "w") as f:
-            f.write("photo\tface\tpath\tcluster\tperson\tleft\ttop\tright\tbottom\n")
-            for row in sorted(rows, key=lambda r: (r[0], int(r[1]))):
-                f.write("\t".join(str(v) for v in row) + "\n")
+        io.write_tsv(tmp / "faces.tsv", ("photo", "face", "path", "cluster", "person", "left",
+                                          "top", "right", "bottom"),
+                     sorted(rows, key=lambda r: (r[0], int(r[1]))))
         with open(tmp / "faces.json", "w") as f:
             json.dump({"photos": {p: sorted(v, key=lambda r: r["face"])
                                   for p, v in sorted(records.items())}}, f, indent=1)
@@ -163,8 +169,3 @@ once. Hover a face for its photo. The faces of every photo: faces.tsv, faces.jso
 {"".join(blocks)}
 </body></html>
 """
-
-
-def people_json(path: str | Path) -> dict:
-    """``faces.json`` of a people folder, read back."""
-    return json.loads(Path(path, "faces.json").read_text())
