@@ -61,3 +61,79 @@ def test_coarse_to_fine_finds_the_grid_best_and_its_plateau_top():
     for tolerance in (0.0, 0.01, 0.05):
         assert plateau_top(fast, tolerance=tolerance) == plateau_top(full, tolerance=tolerance)
     assert [s["threshold"] for s in fast] == sorted(s["threshold"] for s in fast)
+
+
+# ------------------------------------------------------------ choosing for the part's size
+def _curve(best: float, grid) -> list[dict]:
+    """A score curve over ``grid`` peaking (1.0) at ``best`` alone."""
+    return [{"threshold": t, "f_pairwise": 1.0 - abs(t - best), "f_bcubed": 1.0 - abs(t - best)}
+            for t in grid]
+
+
+def test_the_size_ladder_halves_down_to_the_smallest_draw():
+    from facecluster.core.selection import size_ladder
+
+    assert size_ladder(2000, 500) == [2000, 1000, 500]
+    assert size_ladder(1999, 500) == [1999, 999]
+    assert size_ladder(999, 500) == [999]
+    with pytest.raises(ValueError, match="positive"):
+        size_ladder(0, 500)
+
+
+def test_the_choice_for_a_size_interpolates_in_log_size():
+    """Best 0.80 on 4,000 faces, 0.70 on 2,000, 0.60 on 1,000 (the grid's 0.01 steps)."""
+    from facecluster.core.selection import THRESHOLD_GRID, choose_for_size
+
+    grid = THRESHOLD_GRID.tolist()
+    ladder = [{"n_faces": n, "draws": 1 if n == 4000 else 3, "scores": _curve(b, grid)}
+              for n, b in ((4000, 0.8), (2000, 0.7), (1000, 0.6))]
+    chosen = {n: choose_for_size(ladder, n, "threshold", grid, 0.0)[0]
+              for n in (8000, 4000, 3000, 2828, 2000, 1000, 300)}
+    # 3,000: log(4000/3000)/log 2 = 0.415 of the way from 0.80 to 0.70 -> 0.7585 -> 0.76.
+    assert chosen == {8000: 0.8, 4000: 0.8, 3000: 0.76, 2828: 0.75, 2000: 0.7, 1000: 0.6,
+                      300: 0.6}
+    value, entry, scores, where = choose_for_size(ladder, 1500, "threshold", grid, 0.0)
+    assert value == 0.66 and entry["threshold"] == 0.66  # 0.415 of the way: nearer 2,000
+    assert scores is ladder[1]["scores"] and where == \
+        "3 draws of 2000 faces of the train part's identities"
+    assert choose_for_size(ladder[:1], 100, "threshold", grid)[3] == \
+        "the train part, clustered whole"
+    # Integer grids stay integers (a minimum cluster size).
+    ints = [{"n_faces": n, "draws": 3, "scores": _curve(b, range(2, 20))}
+            for n, b in ((4000, 10), (1000, 4))]
+    assert choose_for_size(ints, 2000, "threshold", range(2, 20), 0.0)[0] == 7
+    with pytest.raises(ValueError, match="no sizes"):
+        choose_for_size([], 10, "threshold", grid)
+
+
+def test_mean_scores_average_draws_over_the_same_values():
+    from facecluster.core.selection import mean_scores
+
+    a = [{"tau": 0.1, "f_pairwise": 0.2, "f_bcubed": 0.4, "n_clusters": 3}]
+    b = [{"tau": 0.1, "f_pairwise": 0.4, "f_bcubed": 0.8, "n_clusters": 4}]
+    assert mean_scores([a, b]) == [{"tau": 0.1, "f_pairwise": pytest.approx(0.3),
+                                    "f_bcubed": pytest.approx(0.6), "n_clusters": 3.5}]
+    with pytest.raises(ValueError, match="different values"):
+        mean_scores([a, [{**b[0], "tau": 0.2}]])
+
+
+def test_the_ladder_scores_whole_identities_at_each_size():
+    """Every drawn part holds whole identities, at most the size, three different draws."""
+    from facecluster.core.selection import ladder_scores
+
+    labels = np.repeat(np.arange(100), np.tile([5, 15], 50))  # 1,000 faces
+    seen = []
+
+    def score_parts(parts):
+        seen.append(parts)
+        return [{"threshold": 0.5, "f_pairwise": 1.0, "f_bcubed": 1.0}]
+
+    ladder = ladder_scores(labels, score_parts, draws=3, min_faces=250)
+    assert [r["draws"] for r in ladder] == [1, 3, 3] and seen[0] == [None]
+    assert ladder[0]["n_faces"] == 1000 and 400 < ladder[1]["n_faces"] <= 500
+    for size, parts in zip((500, 250), seen[1:]):
+        assert len({tuple(p) for p in parts}) == 3
+        for part in parts:
+            assert part.size <= size
+            kept = np.unique(labels[part])
+            assert part.size == np.isin(labels, kept).sum(), "whole identities only"

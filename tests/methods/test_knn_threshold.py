@@ -26,7 +26,8 @@ def test_the_cluster_stage_applies_the_calibrated_tolerance(tmp_path):
     io.write_arrays(tmp_path / "test.zarr", {"features": np.eye(4, dtype=np.float32)})
     common = ["--threads", "1", "--in", f"knn={tmp_path / 'knn.h5'}"]
     assert cli.main(["stage", "knn_threshold", "calibrate", *common,
-                     "--in", f"features={tmp_path / 'train.zarr'}", "--params", '{"settings": {}}',
+                     "--in", f"features={tmp_path / 'train.zarr'}", "--params",
+                     '{"settings": {}, "size_matched": false, "knn": null}',
                      "--out", str(tmp_path / "calibration.json")]) == 0
     calibration = io.read_json(tmp_path / "calibration.json")
     assert calibration["threshold"] == pytest.approx(0.51)  # the first τ above the 0.5 edges
@@ -61,11 +62,12 @@ def test_auto_learns_tau_on_labeled_faces_and_saves_it(clustered, tmp_path):
     from facecluster.core.selection import list_threshold_scores, plateau_top
 
     expected = plateau_top(list_threshold_scores(ids, sims, labels[:150]), tolerance=0.01)
-    assert model.chosen_ == {"threshold": expected["threshold"]}
+    # 150 faces: too few to draw smaller sets (selection.MIN_DRAW_FACES), one size only
+    assert model.choose(50) == model.choose(150) == {"threshold": expected["threshold"]}
     model.save(tmp_path / "model")
     again = facecluster.load_model(tmp_path / "model")
-    assert again.chosen_ == model.chosen_
     np.testing.assert_array_equal(again.predict(x[150:]), model.predict(x[150:]))
+    assert again.chosen_ == model.chosen_ == {"threshold": expected["threshold"]}
 
 
 def test_bad_settings_are_refused_before_any_work():
@@ -73,3 +75,37 @@ def test_bad_settings_are_refused_before_any_work():
         facecluster.model("knn_threshold", threshold=2)
     with pytest.raises(ParamError, match="unknown setting 'tau'"):
         facecluster.model("knn_threshold", tau=0.5)
+
+
+def test_auto_chooses_on_draws_the_size_of_the_part_clustered():
+    """2,400 labeled faces: τ is scored on the whole set and on 3 draws of whole identities
+    at 1,200 and 600 faces, each draw on its own kNN graph; a part of 600 faces takes the
+    600-face choice.  The 600-face curve equals one computed here draw by draw."""
+    from facecluster.core.ingest import subsample_identities
+    from facecluster.core.selection import list_threshold_scores, mean_scores, plateau_top
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(240, 32))
+    labels = np.repeat(np.arange(240), 10)
+    x = centres[labels] + rng.normal(scale=0.35, size=(labels.size, 32))
+    x = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+    model = facecluster.model("knn_threshold", threshold="auto", knn={"k": 10}).fit(x, labels)
+    assert [(r["n_faces"], r["draws"]) for r in model.ladder] == [(2400, 1), (1200, 3), (600, 3)]
+    rung = model.ladder[2]
+    values = np.array([s["threshold"] for s in rung["scores"]])
+    by_hand = []
+    for seed in range(3):
+        keep = subsample_identities(labels, 600, seed)
+        ids, sims, _ = knn_graph(x[keep], k=10)
+        by_hand.append(list_threshold_scores(ids, sims, labels[keep], values))
+    for got, want in zip(rung["scores"], mean_scores(by_hand)):
+        assert got["f_pairwise"] == pytest.approx(want["f_pairwise"])
+        assert got["f_bcubed"] == pytest.approx(want["f_bcubed"])
+    small = plateau_top(rung["scores"], tolerance=0.01)["threshold"]
+    assert model.choose(600) == {"threshold": small}
+    model.predict(x[:600])
+    assert model.chosen_ == {"threshold": small}
+    whole = facecluster.model("knn_threshold", threshold="auto", size_matched=False,
+                              knn={"k": 10}).fit(x, labels)
+    assert len(whole.ladder) == 1
+    assert whole.choose(600) == whole.choose(2400) == model.choose(2400)

@@ -11,7 +11,7 @@ the best threshold does not (README, Performance).
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -51,20 +51,140 @@ def coarse_to_fine_scores(cluster_at: Callable[[float], np.ndarray], labels: np.
     every value between the coarse point before the best and the coarse point after the
     last one within ``tolerance + margin`` of it: the best value and the top of its plateau
     at the grid's resolution, for a fraction of the clusterings.  Entries in grid order."""
+    return coarse_to_fine(lambda values: score_thresholds(cluster_at, labels, values, key),
+                          thresholds, step, tolerance, margin)
+
+
+def coarse_to_fine(score_values: Callable[[list], list[dict]], thresholds, step: int = 5,
+                   tolerance: float = TOLERANCE, margin: float = 0.03) -> list[dict]:
+    """:func:`coarse_to_fine_scores` with any scorer: ``score_values(values)`` returns one
+    score entry (``f_pairwise``, ``f_bcubed``) per value, in order (for example the mean
+    over several draws, :func:`mean_scores`)."""
     grid = list(thresholds)
     if len(grid) <= 2 * step:
-        return score_thresholds(cluster_at, labels, grid, key)
+        return score_values(grid)
     coarse = sorted(set(range(0, len(grid), step)) | {len(grid) - 1})
-    scored = dict(zip(coarse, score_thresholds(cluster_at, labels, [grid[i] for i in coarse],
-                                               key)))
+    scored = dict(zip(coarse, score_values([grid[i] for i in coarse])))
     means = {i: (s["f_pairwise"] + s["f_bcubed"]) / 2 for i, s in scored.items()}
     best = max(means.values())
     first = min(i for i in coarse if means[i] == best)
     last = max(i for i in coarse if means[i] >= best - tolerance - margin)
     lo, hi = max(0, first - step), min(len(grid) - 1, last + step)
     fine = [i for i in range(lo, hi + 1) if i not in scored]
-    scored.update(zip(fine, score_thresholds(cluster_at, labels, [grid[i] for i in fine], key)))
+    if fine:
+        scored.update(zip(fine, score_values([grid[i] for i in fine])))
     return [scored[i] for i in sorted(scored)]
+
+
+def mean_scores(curves: list[list[dict]]) -> list[dict]:
+    """The entry-by-entry mean of several draws' score lists over the same values (each
+    from :func:`score_thresholds`): every number averaged (``n_clusters`` too), the value
+    kept.  Raises ValueError when the lists are not over the same values."""
+    if not curves:
+        raise ValueError("no score lists to average")
+    out = []
+    for entries in zip(*curves, strict=True):
+        first = entries[0]
+        key = next(k for k in first if k not in _SCORE_FIELDS)
+        if any(e[key] != first[key] for e in entries):
+            raise ValueError(f"score lists over different values: {[e[key] for e in entries]}")
+        out.append({key: first[key], **{f: float(np.mean([e[f] for e in entries]))
+                                         for f in _SCORE_FIELDS if f in first}})
+    return out
+
+
+_SCORE_FIELDS = ("f_pairwise", "f_bcubed", "p_pairwise", "r_pairwise", "p_bcubed",
+                 "r_bcubed", "n_clusters")
+
+# Choosing for the size of the part to cluster (issue 14).  Where single linkage starts to
+# chain identities together moves with the number of faces clustered, so a threshold is
+# chosen on sets of the train part's identities as large as the part it will cluster: a
+# ladder of sizes (the whole train part, then halvings down to MIN_DRAW_FACES), DRAWS draws
+# of whole identities at each, their curves averaged; the value for a part of N faces is
+# interpolated in log N between the two sizes around it (benchmarks/size_matched.py
+# measured the gain on the evaluation matrix; README, The evaluation matrix).
+DRAWS = 3
+MIN_DRAW_FACES = 500
+
+
+def size_ladder(n_faces: int, min_faces: int = MIN_DRAW_FACES) -> list[int]:
+    """The sizes a threshold is chosen at: ``[n_faces, n_faces // 2, n_faces // 4, ...]``
+    while a size is at least ``min_faces`` (``[n_faces]`` alone for a small train part)."""
+    if n_faces < 1 or min_faces < 1:
+        raise ValueError(f"sizes must be positive, got n_faces={n_faces}, "
+                         f"min_faces={min_faces}")
+    sizes = [int(n_faces)]
+    while sizes[-1] // 2 >= min_faces:
+        sizes.append(sizes[-1] // 2)
+    return sizes
+
+
+def ladder_scores(labels: np.ndarray, score_parts: Callable[[list], list[dict]],
+                  draws: int = DRAWS, min_faces: int = MIN_DRAW_FACES, seed: int = 0,
+                  progress: Callable[[str], None] | None = None) -> list[dict]:
+    """The scores of a threshold at every size of :func:`size_ladder`: a list, largest
+    first, of ``{"n_faces", "draws", "scores"}``.
+
+    ``labels`` (N,) are the train part's identities; ``score_parts(parts)`` scores the
+    method on the faces ``parts`` (a list of int index arrays, or ``[None]`` for the whole
+    part) and returns one curve averaged over them (see :func:`coarse_to_fine` and
+    :func:`mean_scores`).  Below the whole part each size is ``draws`` sets of whole
+    identities drawn at random (``core.ingest.subsample_identities`` with seeds
+    ``seed, seed + 1, ...``); ``n_faces`` is their mean size.
+    """
+    from .ingest import subsample_identities
+
+    labels = np.asarray(labels)
+    ladder = []
+    for i, size in enumerate(size_ladder(labels.size, min_faces)):
+        if progress:
+            progress(f"{size} faces" + (f" ({draws} draws)" if i else " (the train part)"))
+        parts = [None] if i == 0 else [subsample_identities(labels, size, seed + d)
+                                       for d in range(draws)]
+        sizes = [labels.size if p is None else p.size for p in parts]
+        ladder.append({"n_faces": int(round(float(np.mean(sizes)))), "draws": len(parts),
+                       "scores": score_parts(parts)})
+    return ladder
+
+
+def choose_for_size(ladder: list[dict], n_faces: int, key: str, grid,
+                    tolerance: float = TOLERANCE) -> tuple[Any, dict, list[dict], str]:
+    """The value of ``key`` for a part of ``n_faces`` faces from :func:`ladder_scores`:
+    ``(value, entry, scores, where)``.
+
+    At each size :func:`plateau_top` chooses; a part at least as large as the train part
+    takes the train part's choice, one smaller than the smallest size that size's; in
+    between, the position in ``grid`` (increasing values) is interpolated linearly in
+    log N between the two sizes around ``n_faces`` and rounded to the nearest value of
+    the grid.  ``entry`` is that value's entry in the curve of the size nearest in log N
+    (``scores``), the figure ``auto`` reports; ``where`` says what it was chosen on.
+    Raises ValueError on an empty ladder or ``n_faces`` < 1."""
+    if not ladder:
+        raise ValueError("no sizes to choose from")
+    if n_faces < 1:
+        raise ValueError(f"n_faces must be positive, got {n_faces}")
+    values = list(grid)
+    grid = np.asarray(values, dtype=float)
+    rungs = sorted(ladder, key=lambda r: -r["n_faces"])
+    picks = [plateau_top(r["scores"], key, tolerance)[key] for r in rungs]
+    sizes = np.array([r["n_faces"] for r in rungs], dtype=float)
+    if n_faces >= sizes[0] or len(rungs) == 1:
+        at, value = 0, picks[0]
+    elif n_faces <= sizes[-1]:
+        at, value = len(rungs) - 1, picks[-1]
+    else:
+        j = int(np.flatnonzero(sizes >= n_faces)[-1])  # sizes[j] >= n > sizes[j + 1]
+        w = np.log(sizes[j] / n_faces) / np.log(sizes[j] / sizes[j + 1])
+        i_big, i_small = (int(np.argmin(np.abs(grid - v))) for v in (picks[j], picks[j + 1]))
+        value = values[int(round(i_big + w * (i_small - i_big)))]
+        value = value.item() if hasattr(value, "item") else value  # a plain int or float
+        at = j if w <= 0.5 else j + 1
+    scores = rungs[at]["scores"]
+    entry = min(scores, key=lambda s: abs(s[key] - value))
+    where = ("the train part, clustered whole" if at == 0 else
+             f"{rungs[at]['draws']} draws of {rungs[at]['n_faces']} faces of the train part's "
+             f"identities")
+    return value, entry, scores, where
 
 
 def list_threshold_scores(ids: np.ndarray, sims: np.ndarray, labels: np.ndarray,
