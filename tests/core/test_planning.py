@@ -129,7 +129,8 @@ def test_a_default_changed_in_code_renames_its_stage_and_what_depends_on_it(monk
     assert before.keys() == after.keys()
     moved = {stage for (method, stage) in before if before[method, stage] != after[method, stage]}
     # (the model folder is named by the experiment, and stays)
-    assert moved == {"filter_train", "filter_infer", "graph", "gcn_train", "embed", "link"}
+    assert moved == {"filter_train", "filter_infer", "graph", "gcn_train", "theta", "embed",
+                     "link"}
     assert plan.job(next(iter(after["adanets", "bundle"]))).params["settings"]["filter"][
         "steps"] == old.default + 1, "the model records the new default"
     assert before["knn_threshold", "cluster"] == after["knn_threshold", "cluster"]

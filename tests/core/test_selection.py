@@ -95,9 +95,8 @@ def test_the_choice_for_a_size_interpolates_in_log_size():
     value, entry, scores, where = choose_for_size(ladder, 1500, "threshold", grid, 0.0)
     assert value == 0.66 and entry["threshold"] == 0.66  # 0.415 of the way: nearer 2,000
     assert scores is ladder[1]["scores"] and where == \
-        "3 draws of 2000 faces of the train part's identities"
-    assert choose_for_size(ladder[:1], 100, "threshold", grid)[3] == \
-        "the train part, clustered whole"
+        "3 draws of 2000 faces of its identities"
+    assert choose_for_size(ladder[:1], 100, "threshold", grid)[3] == "all 4000 faces"
     # Integer grids stay integers (a minimum cluster size).
     ints = [{"n_faces": n, "draws": 3, "scores": _curve(b, range(2, 20))}
             for n, b in ((4000, 10), (1000, 4))]

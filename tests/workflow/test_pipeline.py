@@ -86,7 +86,8 @@ def dry_run_changing_adanets(workdir: Path, tmp_path: Path, **change) -> dict[st
 
 # What a new β reruns: k_off and everything the filter feeds, on both parts.
 BETA_BRANCH = {"adanets_koff": 1, "adanets_filter_train": 1, "adanets_filter_infer": 2,
-               "adanets_graph": 2, "adanets_gcn_train": 1, "adanets_embed": 1, "adanets_link": 1,
+               "adanets_graph": 2, "adanets_gcn_train": 1, "adanets_theta": 1, "adanets_embed": 1,
+               "adanets_link": 1,
                "metrics": 1, "summary": 1, "all": 1}
 
 

@@ -157,7 +157,8 @@ def choose_for_size(ladder: list[dict], n_faces: int, key: str, grid,
     between, the position in ``grid`` (increasing values) is interpolated linearly in
     log N between the two sizes around ``n_faces`` and rounded to the nearest value of
     the grid.  ``entry`` is that value's entry in the curve of the size nearest in log N
-    (``scores``), the figure ``auto`` reports; ``where`` says what it was chosen on.
+    (``scores``), the figure ``auto`` reports; ``where`` says which size it was chosen on
+    (``"all N faces"`` or ``"3 draws of N faces of its identities"``).
     Raises ValueError on an empty ladder or ``n_faces`` < 1."""
     if not ladder:
         raise ValueError("no sizes to choose from")
@@ -181,9 +182,8 @@ def choose_for_size(ladder: list[dict], n_faces: int, key: str, grid,
         at = j if w <= 0.5 else j + 1
     scores = rungs[at]["scores"]
     entry = min(scores, key=lambda s: abs(s[key] - value))
-    where = ("the train part, clustered whole" if at == 0 else
-             f"{rungs[at]['draws']} draws of {rungs[at]['n_faces']} faces of the train part's "
-             f"identities")
+    where = (f"all {rungs[0]['n_faces']} faces" if at == 0 else
+             f"{rungs[at]['draws']} draws of {rungs[at]['n_faces']} faces of its identities")
     return value, entry, scores, where
 
 

@@ -164,6 +164,7 @@ def knn_method(name: str, doc: str, knob: Knob, cluster: ClusterFn,
             value, top, scores, where = selection.choose_for_size(
                 calibration["ladder"], graph.n, knob.name, grid, p["tolerance"])
             chosen[knob.name] = value
+            where = f"the train part, {where}"
             attrs["train_score"] = selection.train_score(top, where)
             attrs["train_curve"] = scores
             log.info("%s = %s for %d faces: the largest within %.3f of the best F on %s",
@@ -252,7 +253,7 @@ def knn_method(name: str, doc: str, knob: Knob, cluster: ClusterFn,
             _, top, _, where = selection.choose_for_size(
                 self.ladder, self.ladder[0]["n_faces"], knob.name, grid,
                 self.params[tolerance_key])
-            return selection.train_score(top, where)["score"]
+            return selection.train_score(top, f"the train part, {where}")["score"]
 
         def _predict(self, features, threads):
             self.chosen_ = self.choose(features.shape[0])

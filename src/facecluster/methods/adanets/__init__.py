@@ -9,8 +9,10 @@ Stages, each a rule of the workflow and a function in ``stages.py``:
   (§3.2.2, ``adaptive_filter.py``);
 - ``graph``: the adaptive graph (Eq. 6-7) or a Table 9 builder, with SNR and Q
   (``graph.py``);
-- ``gcn_train`` / ``embed``: the GCN (Eq. 8-9), model and θ chosen on held-out training
+- ``gcn_train`` / ``embed``: the GCN (Eq. 8-9), the model chosen on held-out training
   identities (``gcn.py``);
+- ``theta``: θ auto's curves on those held-out identities clustered as a part of their own,
+  at every size of the ladder (``theta.py``);
 - ``link`` / ``graph_cut``: clusters from the embeddings (cosine > θ), or from the built
   graph without the GCN (Table 8, ``linkage.py``);
 - ``knn_embedding``: the kNN graph of round one's embeddings, for a second round (Table 10);
@@ -48,8 +50,13 @@ _ROUND = Params(
     clustering=Param("gcn", choice("gcn", "graph_cut"),
                      "gcn: embed and link | graph_cut: cut the built graph, no GCN (Table 8)"),
     theta=Param("auto", auto_or(number(-1, 1)),
-                "θ: link pairs whose GCN embeddings have cosine > θ; auto: chosen by the "
-                "GCN's validation on held-out training identities"),
+                "θ: link pairs whose GCN embeddings have cosine > θ; auto: chosen on the "
+                "held-out training identities (theta_on)"),
+    theta_on=Param("held_out_part", choice("held_out_part", "training_graph"),
+                   "auto: held_out_part = the held-out identities clustered as a part of "
+                   "their own (own kNN, filter, graph, embedding), θ chosen for the test "
+                   "part's size | training_graph = the GCN's validation, held-out faces "
+                   "embedded in the training graph"),
     theta_tolerance=Param(selection.TOLERANCE, number(0),
                           "auto: the largest θ whose held-out mean of F_P and F_B is within "
                           "this of the best (0: the best)"),
@@ -81,6 +88,9 @@ STAGES = (
           memory=(1000, 8), runtime=(10, 0.02)),
     Stage("gcn_train", "gcn.pt", stages.gcn_train, "train the GCN; model and θ on held-out "
           "identities", threads="all", gpu=True, memory=(2000, 6), runtime=(30, 0.20)),
+    Stage("theta", "theta.json", stages.theta, "θ auto on the held-out identities clustered "
+          "as a part of their own, at every size", threads="all", gpu=True,
+          memory=(2000, 3), runtime=(10, 0.10)),
     Stage("embed", "embedding.zarr", stages.embed, "the GCN embedding of a graph",
           threads="all", gpu=True, memory=(2000, 6), runtime=(10, 0.05)),
     Stage("link", "clusters.h5", stages.link, "cosine > θ between embeddings, components",
@@ -101,6 +111,12 @@ def _merge(base: dict, over: dict) -> dict:
         out[key] = _merge(base[key], value) if isinstance(value, dict) and \
             isinstance(base.get(key), dict) else value
     return out
+
+
+# The settings the theta stage's inference and held-out split read (the trained filter and
+# GCN come as its inputs).
+THETA_CURVE_KEYS = ("structure_space", "eta", "graph", "graph_k", "graph_threshold",
+                    "linkage_k", "linkage_neighbours", "seed")
 
 
 def _folder(path: str) -> str:
@@ -199,16 +215,35 @@ def _plan_round(ctx, sources: dict, s: dict, with_model: bool, embed_train: bool
         embeddings["train"] = ctx.add("embed", {"model": gcn_model, "graph": train_graph,
                                                 "features": feats("train")},
                                       {}, under=_folder(train_graph), label="gcn")
+    # θ auto on the held-out part: round one only (a second round's inputs are round
+    # one's embeddings, which no model folder reproduces).
+    theta_curves = None
+    if s["theta"] == "auto" and s["theta_on"] == "held_out_part" and with_model:
+        theta_inputs = {"gcn": gcn_model, "features": feats("train")}
+        if filter_model:
+            theta_inputs["filter"] = filter_model
+        # Only what the inference and the held-out split read: experiments that differ in
+        # anything else (the tolerance, a fixed graph's β) share the curves.
+        curve_settings = {k: s[k] for k in THETA_CURVE_KEYS}
+        curve_settings["gcn"] = {"val_fraction": s["gcn"]["val_fraction"]}
+        theta_curves = ctx.add("theta", theta_inputs,
+                               {"settings": curve_settings, "knn": ctx.knn_params},
+                               under=_folder(gcn_model), label="theta")
     model = None
     if adaptive and with_model:
-        model = ctx.add_model("bundle", {"filter": filter_model, "gcn": gcn_model},
+        bundle_inputs = {"filter": filter_model, "gcn": gcn_model}
+        if theta_curves:
+            bundle_inputs["theta"] = theta_curves
+        model = ctx.add_model("bundle", bundle_inputs,
                               {"settings": {**s, "second_round": None}, "knn": ctx.knn_params})
     link_inputs = {"embedding": embeddings["test"], "features": feats("test")}
     link_params = {"theta": s["theta"], "k": s["linkage_k"],
                    "neighbours": s["linkage_neighbours"]}
-    if s["theta"] == "auto":  # θ chosen by the GCN's validation, stored in its checkpoint
-        link_inputs["model"] = gcn_model
+    if s["theta"] == "auto":  # θ chosen on held-out identities (the GCN's validation in
+        link_inputs["model"] = gcn_model  # its checkpoint, or the theta stage's curves)
         link_params["theta_tolerance"] = s["theta_tolerance"]
+        if theta_curves:
+            link_inputs["theta"] = theta_curves
     search = "k" if s["linkage_neighbours"] == "embedding" else "c"
     if search == "c":
         link_inputs["cands"] = cands("test")

@@ -1,8 +1,9 @@
 """The Ada-NETS model: ``fit`` trains the filter and the GCN on labeled faces, ``predict``
 clusters any faces with them, through the same functions the workflow's stages call.
 
-A saved model is a folder: ``model.json`` (the method, its settings, the kNN settings and
-the chosen θ), ``filter.pt`` and ``gcn.pt``.  The workflow writes one per experiment
+A saved model is a folder: ``model.json`` (the method, its settings, the kNN settings, the
+θ chosen by the GCN's validation and, with ``theta_on: held_out_part``, the held-out part's
+θ curves at every size, ``theta.py``), ``filter.pt`` and ``gcn.pt``.  The workflow writes one per experiment
 (``snakemake bundles``, stage ``bundle``); ``facecluster cluster --model DIR`` reads it.
 The graph builders without a filter (Table 9) and the graph cut without a GCN (Table 8)
 work too; the second round (Table 10) is a workflow ablation, not a model.
@@ -29,7 +30,8 @@ class Model(ClusterModel):
 
     filter_path: str | None = None
     gcn_path: str | None = None
-    theta_: float | None = None
+    theta_: float | None = None      # θ used by the last prediction (or the checkpoint's)
+    theta_ladder: list | None = None  # θ curves of the held-out part at every size (auto)
     health: list = []  # the last prediction's findings (core.health)
 
     # --------------------------------------------------------------- shared steps
@@ -91,25 +93,63 @@ class Model(ClusterModel):
                                       candidates=ids, val_neighbours=s["linkage_neighbours"])
         self.gcn_path = f"{self._folder}/gcn.pt"
         gcn.save_checkpoint(self.gcn_path, checkpoint)
+        if self.uses_held_out_part():
+            from .theta import theta_ladder
+
+            self.theta_ladder = theta_ladder(self, features, labels,
+                                             threads=torch.get_num_threads())
         self._choose_theta()
 
-    def _choose_theta(self):
+    def uses_held_out_part(self) -> bool:
+        """Whether θ auto is chosen on the held-out identities clustered as a part of
+        their own (``theta_on: held_out_part``, ``theta.py``)."""
+        return self.params["theta"] == "auto" and self.params["theta_on"] == "held_out_part" \
+            and self.params["clustering"] == "gcn"
+
+    def _choose_theta(self, n_faces: int | None = None):
+        """θ for a part of ``n_faces`` faces: the setting; with auto the held-out part's
+        choice for that size (the whole held-out part's when ``n_faces`` is None), or the
+        GCN validation's (``theta_on: training_graph``)."""
         from .gcn import checkpoint_theta
 
         theta = self.params["theta"]
-        self.theta_ = (checkpoint_theta(self.gcn_path, self.params["theta_tolerance"])
-                       if theta == "auto" else float(theta))
+        if theta != "auto":
+            self.theta_ = float(theta)
+        elif self.theta_ladder:
+            from .theta import choose_theta
+
+            self.theta_ = choose_theta(self.theta_ladder, n_faces, self.params)[0]
+        else:
+            self.theta_ = checkpoint_theta(self.gcn_path, self.params["theta_tolerance"])
 
     def train_score(self) -> float | None:
-        """The held-out training identities' mean of F_P and F_B at the chosen θ."""
+        """The held-out training identities' mean of F_P and F_B at the chosen θ: on the
+        whole held-out part clustered alone (``theta_on: held_out_part``), or in the
+        training graph (``training_graph``)."""
         from ...core.selection import train_score
         from .gcn import checkpoint_validation
 
         if not self.gcn_path or self.params["theta"] != "auto":
             return None
+        if self.theta_ladder:
+            from .theta import choose_theta
+
+            _, entry, _, where = choose_theta(self.theta_ladder, None, self.params)
+            return train_score(entry, where)["score"]
         at = [s for s in checkpoint_validation(self.gcn_path).get("scores", [])
               if s["theta"] == self.theta_]
         return train_score(at[0], "held-out training identities")["score"] if at else None
+
+    def embedding(self, features: np.ndarray, threads: int = 1):
+        """The GCN embedding of ``features`` (n, D) through the whole inference: candidates,
+        the (adaptive) graph, the GCN; ``(embedding (n, hidden) float32, candidate ids
+        (n, k))``.  ``health`` collects the filter's findings."""
+        from . import gcn
+
+        ids, sims = self._candidates(features, threads)
+        adj = self._graph(features, ids, sims)
+        model = gcn.load_checkpoint(self.gcn_path, device="cpu")
+        return gcn.embed(model, features, adj), ids, sims
 
     def _predict(self, features, threads):
         from ...core.health import mostly_singletons
@@ -118,12 +158,12 @@ class Model(ClusterModel):
 
         s = self.params
         self.health = []  # the findings of this prediction (core.health)
-        ids, sims = self._candidates(features, threads)
-        adj = self._graph(features, ids, sims)
         if s["clustering"] == "graph_cut":
-            return graph_cut(adj, features, s["cut_threshold"])
-        model = gcn.load_checkpoint(self.gcn_path, device="cpu")
-        emb = gcn.embed(model, features, adj)
+            ids, sims = self._candidates(features, threads)
+            return graph_cut(self._graph(features, ids, sims), features, s["cut_threshold"])
+        emb, ids, sims = self.embedding(features, threads)
+        if s["theta"] == "auto":
+            self._choose_theta(features.shape[0])
         labels, _ = link(emb, self.theta_, s["linkage_k"], s["linkage_neighbours"], ids,
                          threads=threads)
         if s["theta"] == "auto":
@@ -135,10 +175,15 @@ class Model(ClusterModel):
     # --------------------------------------------------------------- saving
     @classmethod
     def from_artifacts(cls, settings: dict, knn: dict, filter_path: str | None,
-                       gcn_path: str | None) -> "Model":
-        """A fitted model from the workflow's trained artifacts (the ``bundle`` stage)."""
+                       gcn_path: str | None, theta_path: str | None = None) -> "Model":
+        """A fitted model from the workflow's trained artifacts (the ``bundle`` stage);
+        ``theta_path``: the ``theta`` stage's θ curves (``theta.json``), if any."""
+        from ...core import io
+
         model = cls(knn=knn, **settings)
         model.filter_path, model.gcn_path = filter_path, gcn_path
+        if theta_path:
+            model.theta_ladder = io.read_json(theta_path)["ladder"]
         if gcn_path:
             model._choose_theta()
         model.fitted = True
@@ -150,7 +195,8 @@ class Model(ClusterModel):
                 shutil.copyfile(path, folder / name)
 
     def _state_attrs(self) -> dict:
-        return {"theta": self.theta_, "filter": bool(self.filter_path), "gcn": bool(self.gcn_path)}
+        return {"theta": self.theta_, "theta_ladder": self.theta_ladder,
+                "filter": bool(self.filter_path), "gcn": bool(self.gcn_path)}
 
     @classmethod
     def _load_state(cls, model, folder, state):
@@ -160,3 +206,4 @@ class Model(ClusterModel):
             if path and not Path(path).exists():
                 raise FileNotFoundError(f"{folder}: the model folder lacks {Path(path).name}")
         model.theta_ = state.get("theta")
+        model.theta_ladder = state.get("theta_ladder")

@@ -123,12 +123,48 @@ def embed(job: StageJob) -> None:
     io.write_arrays(job.out, arrays, {})
 
 
+def theta(job: StageJob) -> None:
+    """θ curves of the held-out training identities clustered as a part of their own, at
+    every size of the ladder (``theta.py``): ``theta.json``."""
+    from .model import Model
+    from .theta import theta_ladder
+
+    torch_threads(job.threads)
+    labels = job.labels()
+    if labels is None:
+        raise ValueError(f"{job.input('features')}: θ auto needs the train part's labels")
+    model = Model.from_artifacts(job.params["settings"], job.params["knn"],
+                                 job.inputs.get("filter"), job.input("gcn"))
+    ladder = theta_ladder(model, job.features(), labels, threads=job.threads)
+    io.write_json(job.out, {"ladder": ladder})
+    for rung in ladder:
+        top = selection.plateau_top(rung["scores"], "theta")
+        log.info("θ on %d held-out faces (%d draws): best %.2f (F_P %.4f, F_B %.4f)",
+                 rung["n_faces"], rung["draws"], top["theta"], top["f_pairwise"],
+                 top["f_bcubed"])
+
+
 def link(job: StageJob) -> None:
     from .linkage import link as link_embeddings
 
     p = job.params
     theta, chosen, findings, at_theta = p["theta"], {}, [], []
-    if theta == "auto":
+    emb = job.array("embedding", "features")
+    if theta == "auto" and "theta" in job.inputs:
+        from .gcn import THETA_GRID, checkpoint_validation, validation_health
+        from .theta import choose_theta
+
+        ladder = io.read_json(job.input("theta"))["ladder"]
+        theta, entry, curve, where = choose_theta(ladder, emb.shape[0], p)
+        chosen["theta"] = theta
+        log.info("θ = %.2f for %d faces: the largest within %.3f of the best score of %s",
+                 theta, emb.shape[0], p["theta_tolerance"], where)
+        validation = checkpoint_validation(job.input("model"))
+        findings = validation_health(validation) + health.at_grid_edge(
+            "θ", theta, THETA_GRID.tolist(), curve)
+        meta_score = selection.train_score(entry, where)
+        at_theta = [entry]
+    elif theta == "auto":
         from .gcn import THETA_GRID, checkpoint_theta, checkpoint_validation, validation_health
 
         tolerance = float(p["theta_tolerance"])
@@ -141,13 +177,13 @@ def link(job: StageJob) -> None:
         at_theta = [s for s in validation.get("scores", []) if s["theta"] == theta]
         if at_theta:
             meta_score = selection.train_score(at_theta[0], "held-out training identities")
-    emb = job.array("embedding", "features")
+        curve = validation.get("scores")
     cands = job.array("cands", "ids") if p["neighbours"] == "candidates" else None
     labels, meta = link_embeddings(emb, theta, p["k"], p["neighbours"], cands,
                                    threads=job.threads)
     if chosen and at_theta:
         meta["train_score"] = meta_score
-        meta["train_curve"] = validation["scores"]
+        meta["train_curve"] = curve
     meta["knob"] = "theta"
     job.write_clusters(labels, meta, chosen, health=findings)
 
@@ -163,6 +199,7 @@ def bundle(job: StageJob) -> None:
     from .model import Model
 
     model = Model.from_artifacts(job.params["settings"], job.params["knn"],
-                                 job.input("filter"), job.input("gcn"))
+                                 job.input("filter"), job.input("gcn"),
+                                 job.inputs.get("theta"))
     model.save(job.out)
     log.info("Ada-NETS model written to %s (θ %.2f)", job.out, model.theta_)
