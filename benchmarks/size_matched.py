@@ -6,10 +6,13 @@ For each pair of the evaluation matrix that has run (benchmarks/evaluate.py) and
 kNN-graph method with ``auto``, compares three choices of the method's setting, each scored
 on the test part (mean of F_P and F_B, in points):
 
-- ``whole``: chosen on the whole train part (what ``auto`` does today; its calibration);
-- ``matched``: chosen on ``--draws`` random sets of whole training identities holding as many
-  faces as the test part, their curves averaged (the test part's size is known when it is
-  clustered; where single linkage starts to chain moves with the set's size);
+- ``whole``: chosen on the whole train part (``size_matched: false``; the first curve of
+  the calibration);
+- ``matched``: chosen on ``--draws`` random sets of whole training identities holding exactly
+  as many faces as the test part, their curves averaged (the test part's size is known when
+  it is clustered; where single linkage starts to chain moves with the set's size).  The
+  rule ``auto`` uses since (``core.selection.choose_for_size``) interpolates between draws at
+  halvings of the train part instead, so that its calibration serves any test part;
 - ``best``: the best value of the grid on the test part itself (reads the test labels: the
   ceiling).
 
