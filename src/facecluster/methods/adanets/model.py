@@ -2,9 +2,10 @@
 clusters any faces with them, through the same functions the workflow's stages call.
 
 A saved model is a folder: ``model.json`` (the method, its settings, the kNN settings, the
-θ chosen by the GCN's validation and, with ``theta_on: held_out_part``, the held-out part's
-θ curves at every size, ``theta.py``), ``filter.pt`` and ``gcn.pt``.  The workflow writes one per experiment
-(``snakemake bundles``, stage ``bundle``); ``facecluster cluster --model DIR`` reads it.
+chosen θ and, with ``theta_on: held_out_part``, the held-out part's θ curves at every size
+from which ``predict`` chooses θ for the faces it clusters, ``theta.py``), ``filter.pt``
+and ``gcn.pt``.  The workflow writes one per experiment (``snakemake bundles``, stage
+``bundle``); ``facecluster cluster --model DIR`` reads it.
 The graph builders without a filter (Table 9) and the graph cut without a GCN (Table 8)
 work too; the second round (Table 10) is a workflow ablation, not a model.
 """
@@ -141,9 +142,10 @@ class Model(ClusterModel):
         return train_score(at[0], "held-out training identities")["score"] if at else None
 
     def embedding(self, features: np.ndarray, threads: int = 1):
-        """The GCN embedding of ``features`` (n, D) through the whole inference: candidates,
-        the (adaptive) graph, the GCN; ``(embedding (n, hidden) float32, candidate ids
-        (n, k))``.  ``health`` collects the filter's findings."""
+        """The GCN embedding of ``features`` (n, D) unit rows through the whole inference:
+        candidates, the (adaptive) graph, the GCN.  Returns ``(embedding, ids, sims)``:
+        (n, hidden) float32 and the candidate lists (n, k) the linkage reads; ``health``
+        collects the filter's findings."""
         from . import gcn
 
         ids, sims = self._candidates(features, threads)
