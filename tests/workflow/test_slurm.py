@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow
 
 SCRIPTS = REPO / "scripts" / "slurm"
 GPU_RULES = {"knn", "adanets_filter_train", "adanets_filter_infer", "adanets_gcn_train",
-             "adanets_embed"}
+             "adanets_theta", "adanets_embed"}
 RUN_TIMEOUT = 900  # seconds; the run takes about 3.5 minutes here
 SKIP_CODES = {2: "not root", 3: "slurm-wlm and munge unavailable",
               5: "another cluster's /etc/slurm configuration", 6: "another SLURM is running"}

@@ -56,7 +56,7 @@ _ROUND = Params(
                    "auto: held_out_part = the held-out identities clustered as a part of "
                    "their own (own kNN, filter, graph, embedding), θ chosen for the test "
                    "part's size | training_graph = the GCN's validation, held-out faces "
-                   "embedded in the training graph"),
+                   "embedded in the training graph (a second round's θ auto always)"),
     theta_tolerance=Param(selection.TOLERANCE, number(0),
                           "auto: the largest θ whose held-out mean of F_P and F_B is within "
                           "this of the best (0: the best)"),
