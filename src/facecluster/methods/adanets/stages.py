@@ -148,41 +148,34 @@ def link(job: StageJob) -> None:
     from .linkage import link as link_embeddings
 
     p = job.params
-    theta, chosen, findings, at_theta = p["theta"], {}, [], []
+    theta, chosen, findings, entry = p["theta"], {}, [], None
     emb = job.array("embedding", "features")
-    if theta == "auto" and "theta" in job.inputs:
-        from .gcn import THETA_GRID, checkpoint_validation, validation_health
-        from .theta import choose_theta
-
-        ladder = io.read_json(job.input("theta"))["ladder"]
-        theta, entry, curve, where = choose_theta(ladder, emb.shape[0], p)
-        chosen["theta"] = theta
-        log.info("θ = %.2f for %d faces: the largest within %.3f of the best score of %s",
-                 theta, emb.shape[0], p["theta_tolerance"], where)
-        validation = checkpoint_validation(job.input("model"))
-        findings = validation_health(validation) + health.at_grid_edge(
-            "θ", theta, THETA_GRID.tolist(), curve)
-        meta_score = selection.train_score(entry, where)
-        at_theta = [entry]
-    elif theta == "auto":
+    if theta == "auto":
         from .gcn import THETA_GRID, checkpoint_theta, checkpoint_validation, validation_health
 
-        tolerance = float(p["theta_tolerance"])
-        theta = chosen["theta"] = checkpoint_theta(job.input("model"), tolerance)
-        log.info("θ = %.2f: the largest within %.3f of the best held-out score of the GCN's "
-                 "validation on training identities", theta, tolerance)
         validation = checkpoint_validation(job.input("model"))
+        if "theta" in job.inputs:  # the held-out identities clustered alone (theta.py)
+            from .theta import choose_theta
+
+            ladder = io.read_json(job.input("theta"))["ladder"]
+            theta, entry, curve, where = choose_theta(ladder, emb.shape[0], p)
+            log.info("θ = %.2f for %d faces: the largest within %.3f of the best score of %s",
+                     theta, emb.shape[0], p["theta_tolerance"], where)
+        else:  # the GCN's validation, held-out faces inside the training graph
+            tolerance = float(p["theta_tolerance"])
+            theta = checkpoint_theta(job.input("model"), tolerance)
+            log.info("θ = %.2f: the largest within %.3f of the best held-out score of the "
+                     "GCN's validation on training identities", theta, tolerance)
+            curve, where = validation.get("scores"), "held-out training identities"
+            entry = next((s for s in curve or [] if s["theta"] == theta), None)
+        chosen["theta"] = theta
         findings = validation_health(validation) + health.at_grid_edge(
-            "θ", theta, THETA_GRID.tolist(), validation.get("scores"))
-        at_theta = [s for s in validation.get("scores", []) if s["theta"] == theta]
-        if at_theta:
-            meta_score = selection.train_score(at_theta[0], "held-out training identities")
-        curve = validation.get("scores")
+            "θ", theta, THETA_GRID.tolist(), curve)
     cands = job.array("cands", "ids") if p["neighbours"] == "candidates" else None
     labels, meta = link_embeddings(emb, theta, p["k"], p["neighbours"], cands,
                                    threads=job.threads)
-    if chosen and at_theta:
-        meta["train_score"] = meta_score
+    if chosen and entry:
+        meta["train_score"] = selection.train_score(entry, where)
         meta["train_curve"] = curve
     meta["knob"] = "theta"
     job.write_clusters(labels, meta, chosen, health=findings)
