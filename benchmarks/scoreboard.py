@@ -114,9 +114,14 @@ def scoreboard(config: dict) -> str:
             continue
         scores = yaml.safe_load(metrics.read_text())
         key = (entry_of(outcome.experiment), group_of(outcome.dataset))
-        row = rows.setdefault(key, {"method": outcome.method, "f_p": [], "f_b": [], "s": []})
+        row = rows.setdefault(key, {"method": outcome.method, "f_p": [], "f_b": [], "s": [],
+                                    "bins": {}})
         row["f_p"].append(scores.get("pairwise_f"))
         row["f_b"].append(scores.get("bcubed_f"))
+        for kind in ("size", "sparsity"):
+            for b in (scores.get("hard_clusters") or {}).get(kind, []):
+                if b["n_items"]:
+                    row["bins"].setdefault(b["bin"], []).append((b["pairwise_f"], b["bcubed_f"]))
         walls = [read_wall(job_benchmark(plan, job)) for job in method_jobs(plan, outcome.clusters)]
         row["s"].append(sum(w for w in walls if w is not None))
     for dataset in config["run"]["datasets"] or config["datasets"]:
@@ -139,7 +144,32 @@ def scoreboard(config: dict) -> str:
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "kNN graphs (train and test parts, per dataset, mean s): " + ", ".join(
         f"{g} {statistics.mean(v):.1f}" for g, v in knn_time.items())]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + [""] + hard_bins_table(rows)) + "\n"
+
+
+def hard_bins_table(rows: dict) -> list[str]:
+    """Markdown lines: each entry's F_P / F_B on the hard-cluster bins (true identities in
+    fifths by size, smallest first, and by sparsity, sparsest first; the core metrics'
+    ``hard_clusters``), the mean over a group's folds and seeds; [] when none has bins."""
+    names = list(dict.fromkeys(b for row in rows.values() for b in row["bins"]))
+    if not names:
+        return []
+    lines = [("Hard clusters, F_P / F_B per fifth of the true identities, mean over the folds "
+              "(sz: by size, smallest first; sp: by sparsity, sparsest first; a fifth of "
+              "singletons scores 100 whatever the method):"), "",
+             "| experiment | dataset | " + " | ".join(names) + " |",
+             "|---|---|" + "---:|" * len(names)]
+    for (entry, group), row in rows.items():
+        if not row["bins"]:
+            continue
+        cells = []
+        for name in names:
+            pairs = row["bins"].get(name)
+            cells.append("-" if not pairs else
+                         f"{100 * statistics.mean(p for p, _ in pairs):.1f} / "
+                         f"{100 * statistics.mean(b for _, b in pairs):.1f}")
+        lines.append(f"| {entry} | {group} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def main(argv=None) -> int:
