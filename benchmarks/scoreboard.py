@@ -155,8 +155,9 @@ def hard_bins_table(rows: dict) -> list[str]:
     if not names:
         return []
     lines = [("Hard clusters, F_P / F_B per fifth of the true identities, mean over the folds "
-              "(sz: by size, smallest first; sp: by sparsity, sparsest first; a fifth of "
-              "singletons scores 100 whatever the method):"), "",
+              "(sz: by size, smallest first; sp: by sparsity, sparsest first; on a fifth of "
+              "identities seen once, F_P is 100 in a fold where none of them was merged and 0 "
+              "otherwise, so its F_B is the figure to read):"), "",
              "| experiment | dataset | " + " | ".join(names) + " |",
              "|---|---|" + "---:|" * len(names)]
     for (entry, group), row in rows.items():
