@@ -367,8 +367,11 @@ def tolerant_theta(scores: list[dict], tolerance: float) -> float:
 def checkpoint_theta(path, tolerance: float = 0.0) -> float:
     """The θ for ``theta: auto`` from a checkpoint's validation: ``tolerant_theta`` of its
     held-out scores.  Checkpoints that stored only their best θ give that one."""
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    validation = ckpt.get("validation")
+    return validation_theta(checkpoint_validation(path), tolerance, path)
+
+
+def validation_theta(validation: dict, tolerance: float, path) -> float:
+    """``checkpoint_theta`` of a validation record already read from ``path``."""
     if not validation:
         raise ValueError(f"{path}: θ 'auto' needs a GCN trained with validation "
                          f"(gcn.val_fraction > 0), and this one was trained without")

@@ -151,7 +151,7 @@ def link(job: StageJob) -> None:
     theta, chosen, findings, entry = p["theta"], {}, [], None
     emb = job.array("embedding", "features")
     if theta == "auto":
-        from .gcn import THETA_GRID, checkpoint_theta, checkpoint_validation, validation_health
+        from .gcn import THETA_GRID, checkpoint_validation, validation_health, validation_theta
 
         validation = checkpoint_validation(job.input("model"))
         if "theta" in job.inputs:  # the held-out identities clustered alone (theta.py)
@@ -163,7 +163,7 @@ def link(job: StageJob) -> None:
                      theta, emb.shape[0], p["theta_tolerance"], where)
         else:  # the GCN's validation, held-out faces inside the training graph
             tolerance = float(p["theta_tolerance"])
-            theta = checkpoint_theta(job.input("model"), tolerance)
+            theta = validation_theta(validation, tolerance, job.input("model"))
             log.info("θ = %.2f: the largest within %.3f of the best held-out score of the "
                      "GCN's validation on training identities", theta, tolerance)
             curve, where = validation.get("scores"), "held-out training identities"
