@@ -26,11 +26,11 @@ from ...core.params import Param, Params, auto_or, boolean, choice, integer, num
 from ...core.progress import log
 
 MODEL = Params(
-    width=Param(64, integer(8), "the encoder's width after the input projection (reference: "
-                                "256, no projection)"),
+    width=Param(32, integer(8), "the encoder's width after the input projection (reference: "
+                                "256, no projection); 32 has the best F per minute (README)"),
     project=Param(True, boolean(), "project the features to `width` first (reference: no)"),
     heads=Param(4, integer(1), "attention heads (reference: 8)"),
-    ff=Param(256, integer(8), "the feed-forward width (reference: 2048)"),
+    ff=Param(128, integer(8), "the feed-forward width (reference: 2048)"),
     dropout=Param(0.2, number(0, exclusive_maximum=1), "dropout (reference: 0.2)"),
     lr=Param(1e-3, number(exclusive_minimum=0), "Adam's learning rate (reference: 1e-4 over "
                                                 "10 epochs of 576k anchors)"),
