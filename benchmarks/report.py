@@ -104,12 +104,22 @@ def collect(results: Path) -> list[SizeRun]:
                 jobs.setdefault((method, name), []).append((path, timing))
             for (method, name), found in jobs.items():
                 table = run.tables.setdefault((method, part), {})
-                for path, timing in found:  # several jobs of a stage: tell them by folder
-                    table[name if len(found) == 1 else f"{name} ({_label(path)})"] = timing
+                labels = [_label(path) for path, _ in found]
+                for (path, timing), label in zip(found, labels):
+                    # Several jobs of a stage: tell them by folder, with its hash where two
+                    # folders read alike (one stage of two experiments of the same kind).
+                    if labels.count(label) > 1:
+                        label = path.parent.name
+                    table[name if len(found) == 1 else f"{name} ({label})"] = timing
         for knn_file in sorted((dataset_dir / "test").glob("knn-*/knn.h5")):
             run.knn = io.read_attrs(knn_file)
-        for metrics in sorted((dataset_dir / "test").rglob("metrics.json")):
-            run.scores[_experiment_label(metrics)] = json.loads(metrics.read_text())
+        found = [(_experiment_label(m), m) for m in
+                 sorted((dataset_dir / "test").rglob("metrics.json"))]
+        labels = [label for label, _ in found]
+        for label, metrics in found:
+            if labels.count(label) > 1:  # results that read alike: name the folder above
+                label = f"{label} [{metrics.parent.parent.name}]"
+            run.scores[label] = json.loads(metrics.read_text())
         runs.append(run)
     return sorted(runs, key=lambda r: r.n_test)
 

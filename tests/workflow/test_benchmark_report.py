@@ -144,3 +144,23 @@ def test_experiment_labels_name_the_method_the_folder_and_what_was_chosen(tmp_pa
              "knn_threshold threshold-auto (threshold 0.62)")):
         clusters(tmp_path / leaf, attrs)
         assert report._experiment_label(tmp_path / leaf / "metrics.json") == label
+
+
+def test_two_experiments_of_one_kind_keep_both_rows(tmp_path):
+    """Two folders that read alike without their hash (the same stage of two experiments of
+    one method, e.g. two similarity sizes) must not overwrite each other's row."""
+    dataset(tmp_path, "small", 1000, 1.0, 0.97)
+    knn = tmp_path / "small" / "test" / "knn-k80-00000000"
+    for folder, wall, f_p in (("d-learned-aaaaaaaa", 10.0, 0.6), ("d-learned-bbbbbbbb", 7.0, 0.7)):
+        bench(knn / folder / "distances.benchmark.tsv", "ndde_tpdi.distances", wall, 100, wall)
+        leaf = knn / folder / "link-tpdi-approx-0.7-cccccccc"
+        clusters(leaf, {"method": "ndde_tpdi"})
+        (leaf / "metrics.json").write_text(json.dumps(
+            {"pairwise_f": f_p, "bcubed_f": 0.5, "nmi": 0.25, "n_clusters": 10}))
+    (run,) = report.collect(tmp_path)
+    table = run.tables[("ndde_tpdi", "test")]
+    assert {k: v.wall for k, v in table.items()} == {
+        "distances (d-learned-aaaaaaaa)": 10.0, "distances (d-learned-bbbbbbbb)": 7.0}
+    assert {k: v["pairwise_f"] for k, v in run.scores.items() if k.startswith("ndde")} == {
+        "ndde_tpdi link-tpdi-approx-0.7 [d-learned-aaaaaaaa]": 0.6,
+        "ndde_tpdi link-tpdi-approx-0.7 [d-learned-bbbbbbbb]": 0.7}
