@@ -118,16 +118,12 @@ def selection_table(plan, results: dict, experiments: list[str]) -> list[str]:
     return lines
 
 
-def unsupervised(results: dict, experiments: list[str]) -> list[str]:
-    """The experiments whose method runs without labels at its defaults (the baselines the
-    transfer acceptance names; a tuned setting of theirs is still chosen on labels)."""
-    outcome = {e: row[e]["outcome"] for row in results.values() for e in row}
-    out = []
-    for e in experiments:
-        method = registry.get(outcome[e].method)
-        if not method.needs_labels(method.params.defaults()):
-            out.append(e)
-    return out
+def unsupervised(experiments: list[str], methods: dict[str, str]) -> list[str]:
+    """The experiments whose method (``methods``: experiment -> method name) runs without
+    labels at its defaults (the baselines the transfer acceptance names; a tuned setting of
+    theirs is still chosen on labels)."""
+    return [e for e in experiments
+            if not (m := registry.get(methods[e])).needs_labels(m.params.defaults())]
 
 
 def auto_table(results: dict, autos: list[str], candidates: list[str],
@@ -188,7 +184,7 @@ def report(config: dict) -> str:
            "diagnostic that reads the test labels", ""]
         + selection_table(plan, results, tuned)
         + ["", "**method: auto** against the best of the methods with their setting on auto", ""]
-        + auto_table(results, autos, tuned, unsupervised(results, tuned))) + "\n"
+        + auto_table(results, autos, tuned, unsupervised(tuned, methods))) + "\n"
 
 
 def main(argv=None) -> int:

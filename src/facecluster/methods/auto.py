@@ -60,6 +60,12 @@ def _name(candidate: dict, taken: set) -> str:
     return name if name not in taken else f"{name}-{short_hash(candidate)}"
 
 
+def _validation_key(name: str, fold: int) -> str:
+    """The input a candidate's score on validation fold ``fold`` comes in as (fold 0 keeps
+    the single-draw name, so a one-fold plan is the one it always was)."""
+    return f"{name}.validation" + (f".{fold}" if fold else "")
+
+
 def validation_score(metrics: dict, where: str) -> tuple[float, float]:
     """(F_P, F_B) of one candidate on one validation part, from its ``metrics.json``.
 
@@ -75,7 +81,7 @@ def select(job: StageJob) -> None:
     folds = int(job.params.get("folds", 1))
     scored, per_fold = [], {}
     for name in job.params["names"]:
-        inputs = [f"{name}.validation"] + [f"{name}.validation.{f}" for f in range(1, folds)]
+        inputs = [_validation_key(name, f) for f in range(folds)]
         pairs = [validation_score(io.read_json(job.input(key)), job.input(key))
                  for key in inputs]
         per_fold[name] = [(f_p + f_b) / 2 for f_p, f_b in pairs]
@@ -115,8 +121,7 @@ def plan(ctx, settings: dict) -> Outcome:
         inputs[name] = method.plan(ctx.for_method(method), resolved).clusters
         for f, validation in enumerate(validations):
             held_out = method.plan(validation.for_method(method), resolved).clusters
-            key = f"{name}.validation" + (f".{f}" if f else "")
-            inputs[key] = str(Path(held_out).with_name("metrics.json"))
+            inputs[_validation_key(name, f)] = str(Path(held_out).with_name("metrics.json"))
         names.append(name)
     inputs["features"] = ctx.features("test")
     params = {"names": names, **({"folds": folds} if folds > 1 else {})}
