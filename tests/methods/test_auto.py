@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from facecluster.core import ingest, io
+from facecluster.methods import auto
 
 from helpers import snakemake, write_config
 
@@ -64,3 +65,39 @@ def test_auto_keeps_the_candidate_that_clearly_wins_over_two_folds(tmp_path):
                         if p.parent.name.startswith("knn_threshold-auto")]
     np.testing.assert_array_equal(io.read_array(chosen, "labels"),
                                   io.read_array(test_clusters, "labels"))
+
+
+def test_the_python_model_chooses_on_held_out_draws_as_the_workflow_does(tmp_path):
+    """``facecluster.model("auto")`` holds out the workflow's identities on each fold,
+    keeps the candidate that clearly wins there (listed second), fits it on every face, and
+    saves and loads with its choice."""
+    import facecluster
+
+    features, labels, _, _ = ingest.load_part(TINY, "train")
+    test_features, _, _, _ = ingest.load_part(TINY, "test")
+    candidates = [{"method": "kmeans", "cluster_ratio": 0.9},
+                  {"method": "knn_threshold", "threshold": "auto"}]
+    model = facecluster.model("auto", candidates=candidates,
+                              validation={"folds": 2}).fit(features, labels)
+    assert model.choice_ == "knn_threshold", model.why_
+    folds = model.validation_folds_
+    assert sorted(folds) == ["kmeans", "knn_threshold"] and all(len(v) == 2 for v in folds.values())
+    assert min(folds["knn_threshold"]) > max(folds["kmeans"]) + 0.2, folds
+    alone = facecluster.model("knn_threshold", threshold="auto").fit(features, labels)
+    predicted = model.predict(test_features)
+    np.testing.assert_array_equal(predicted, alone.predict(test_features))
+    model.save(tmp_path / "auto-model")
+    loaded = facecluster.load_model(tmp_path / "auto-model")
+    assert loaded.choice_ == "knn_threshold" and loaded.validation_folds_ == folds
+    np.testing.assert_array_equal(loaded.predict(test_features), predicted)
+
+
+def test_choose_takes_the_best_mean_and_the_first_on_a_tie():
+    # sums exact in binary: a and b tie exactly, and a is listed first
+    name, scores, why = auto.choose({"c": [0.25, 0.25], "a": [0.25, 0.75], "b": [0.5, 0.5]}, 2)
+    assert name == "a" and scores == {"c": 0.25, "a": 0.5, "b": 0.5}
+    assert auto.choose({"b": [0.5, 0.5], "a": [0.25, 0.75]}, 2)[0] == "b"
+    assert why.startswith("chose a:") and "3 draws" not in why and "2 draws" in why
+    assert auto.choose({"x": [0.4], "y": [0.8]}, 1)[0] == "y"
+    with pytest.raises(ValueError, match="no candidate"):
+        auto.choose({}, 1)

@@ -245,16 +245,6 @@ def knn_method(name: str, doc: str, knob: Knob, cluster: ClusterFn,
                                                   self.params[tolerance_key])
             return {knob.name: value}
 
-        def train_score(self) -> float | None:
-            """The mean of F_P and F_B on the whole train part at the value chosen for
-            its size (auto only; ``method: auto``'s model compares candidates by it)."""
-            if self.params[knob.name] != "auto" or not self.ladder:
-                return None
-            _, top, _, where = selection.choose_for_size(
-                self.ladder, self.ladder[0]["n_faces"], knob.name, grid,
-                self.params[tolerance_key])
-            return selection.train_score(top, f"the train part, {where}")["score"]
-
         def _predict(self, features, threads):
             self.chosen_ = self.choose(features.shape[0])
             value = self.chosen_[knob.name]

@@ -18,6 +18,7 @@ and why; the summary shows ``choice=auto(NAME)``.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from ..core import io
@@ -75,30 +76,43 @@ def validation_score(metrics: dict, where: str) -> tuple[float, float]:
     return float(metrics["pairwise_f"]), float(metrics["bcubed_f"])
 
 
+def choose(per_fold: dict[str, list[float]], folds: int) -> tuple[str, dict[str, float], str]:
+    """The candidate to keep: ``(name, {name: score}, why)``.
+
+    ``per_fold`` maps each candidate's name, in the candidates' order, to its mean of F_P
+    and F_B (in [0, 1]) on each validation fold; its score is their mean, and the best
+    score wins (the first listed on a tie).  ``why`` is the sentence the summary shows.
+    Raises ValueError when there is no candidate."""
+    if not per_fold:
+        raise ValueError("no candidate to choose from")
+    scored = {name: sum(values) / len(values) for name, values in per_fold.items()}
+    name = max(scored, key=scored.get)  # dicts keep the candidates' order: the first on a tie
+    ranking = ", ".join(f"{n} {100 * v:.1f}" for n, v in sorted(scored.items(),
+                                                                key=lambda e: -e[1]))
+    over = "" if folds == 1 else f", the mean over {folds} draws of them"
+    why = (f"chose {name}: the best mean of F_P and F_B on held-out training identities"
+           f"{over} ({ranking})")
+    return name, scored, why
+
+
 def select(job: StageJob) -> None:
     """Keep the test clusters of the candidate with the best mean validation score: the
-    mean of F_P and F_B, averaged over the validation folds."""
+    mean of F_P and F_B, averaged over the validation folds (:func:`choose`)."""
     folds = int(job.params.get("folds", 1))
-    scored, per_fold = [], {}
+    per_fold = {}
     for name in job.params["names"]:
         inputs = [_validation_key(name, f) for f in range(folds)]
         pairs = [validation_score(io.read_json(job.input(key)), job.input(key))
                  for key in inputs]
         per_fold[name] = [(f_p + f_b) / 2 for f_p, f_b in pairs]
-        score = sum(per_fold[name]) / len(pairs)
-        scored.append((name, score))
         log.info("candidate %s: validation F_P %s, F_B %s (mean %.4f over %d fold%s)", name,
                  " ".join(f"{p[0]:.4f}" for p in pairs), " ".join(f"{p[1]:.4f}" for p in pairs),
-                 score, len(pairs), "" if len(pairs) == 1 else "s")
-    name, score = max(scored, key=lambda entry: entry[1])  # the first on a tie
-    ranking = ", ".join(f"{n} {100 * v:.1f}" for n, v in sorted(scored, key=lambda e: -e[1]))
-    over = "" if folds == 1 else f", the mean over {folds} draws of them"
-    why = (f"chose {name}: the best mean of F_P and F_B on held-out training identities"
-           f"{over} ({ranking})")
+                 sum(per_fold[name]) / folds, folds, "" if folds == 1 else "s")
+    name, scored, why = choose(per_fold, folds)
     log.info("auto %s", why)
     attrs = io.read_attrs(job.input(name))
     job.write_clusters(io.read_array(job.input(name), "labels"),
-                       {"validation_scores": dict(scored), "validation_folds": per_fold,
+                       {"validation_scores": scored, "validation_folds": per_fold,
                         "notes": [why]},
                        chosen={"choice": name}, health=attrs.get("health") or [])
 
@@ -131,34 +145,76 @@ def plan(ctx, settings: dict) -> Outcome:
 
 
 class Model(ClusterModel):
-    """``method: auto`` as a model: ``fit`` fits every candidate and keeps the one with the
-    best train score; ``predict`` is that candidate's."""
+    """``method: auto`` as a model, by the workflow's rule: ``fit(features, labels)`` holds
+    out ``validation.fraction`` of the identities (``core.ingest.split_by_identity``, seeds
+    ``validation.seed`` + fold: the workflow's draws), fits every candidate on the rest,
+    clusters the held-out faces with it as new faces, and keeps the candidate of
+    :func:`choose`, fitted again on all the faces; ``predict`` is that candidate's.
 
-    def _fit(self, features, labels):
+    After ``fit``: ``choice_`` (its name), ``validation_folds_`` (per candidate, the mean
+    of F_P and F_B on each fold), ``why_``.  Raises ValueError when the faces hold fewer
+    than two identities (nothing to hold out)."""
+
+    def _candidates(self) -> list[tuple[str, dict]]:
+        names: list[str] = []
+        for candidate in self.params["candidates"]:
+            names.append(_name(candidate, set(names)))
+        return list(zip(names, self.params["candidates"]))
+
+    def _candidate_model(self, candidate: dict) -> ClusterModel:
         from .. import registry
 
-        best = None
-        for candidate in self.params["candidates"]:
-            given = {k: v for k, v in candidate.items() if k != "method"}
-            model = registry.get(candidate["method"]).model(knn=self.knn, **given)
-            model.fit(features, labels)
-            score = model.train_score() if hasattr(model, "train_score") else None
-            log.info("candidate %s: train score %s", candidate["method"], score)
-            if score is not None and (best is None or score > best[0]):
-                best = (score, candidate["method"], model)
-        if best is None:
-            raise ValueError("no candidate has a train score")
-        self.score_, self.choice_, self.chosen_model_ = best
+        given = {k: v for k, v in candidate.items() if k != "method"}
+        return registry.get(candidate["method"]).model(knn=self.knn, **given)
+
+    def _fit(self, features, labels):
+        from ..core.ingest import split_by_identity
+        from ..core.metrics import bcubed_prf, pairwise_prf
+
+        v = self.params["validation"]
+        threads = len(os.sched_getaffinity(0))
+        candidates = self._candidates()
+        per_fold: dict[str, list[float]] = {name: [] for name, _ in candidates}
+        for fold in range(int(v["folds"])):
+            rest, held = split_by_identity(labels, 1.0 - v["fraction"], v["seed"] + fold)
+            for name, candidate in candidates:
+                model = self._candidate_model(candidate).fit(features[rest], labels[rest])
+                pred = model.predict(features[held], threads=threads)
+                score = (pairwise_prf(labels[held], pred)[2] + bcubed_prf(labels[held], pred)[2]) / 2
+                per_fold[name].append(float(score))
+                log.info("candidate %s: validation fold %d: mean of F_P and F_B %.4f",
+                         name, fold, score)
+        self.choice_, _, self.why_ = choose(per_fold, int(v["folds"]))
+        self.validation_folds_ = per_fold
+        log.info("auto %s", self.why_)
+        self.chosen_model_ = self._candidate_model(dict(candidates)[self.choice_]).fit(
+            features, labels)
 
     def _predict(self, features, threads):
         return self.chosen_model_.predict(features, threads=threads)
+
+    def _save_state(self, folder: Path) -> None:
+        self.chosen_model_.save(folder / "chosen")
+
+    def _state_attrs(self) -> dict:
+        return {"choice": self.choice_, "validation_folds": self.validation_folds_,
+                "why": self.why_}
+
+    @classmethod
+    def _load_state(cls, model, folder: Path, state: dict) -> None:
+        from .. import registry
+
+        model.choice_, model.why_ = state["choice"], state["why"]
+        model.validation_folds_ = state["validation_folds"]
+        model.chosen_model_ = registry.load_model(folder / "chosen")
 
 
 METHOD = Method(
     name="auto",
     doc="the method (and setting) with the best score on labeled training data",
     params=PARAMS,
-    stages=(Stage("select", "clusters.h5", select, "the candidate with the best train score",
+    stages=(Stage("select", "clusters.h5", select, "the candidate with the best score on "
+                                                            "held-out training identities",
                   table=True),),
     plan=plan,
     model=Model,

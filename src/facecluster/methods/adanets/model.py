@@ -123,24 +123,6 @@ class Model(ClusterModel):
         else:
             self.theta_ = checkpoint_theta(self.gcn_path, self.params["theta_tolerance"])
 
-    def train_score(self) -> float | None:
-        """The held-out training identities' mean of F_P and F_B at the chosen θ: on the
-        whole held-out part clustered alone (``theta_on: held_out_part``), or in the
-        training graph (``training_graph``)."""
-        from ...core.selection import train_score
-        from .gcn import checkpoint_validation
-
-        if not self.gcn_path or self.params["theta"] != "auto":
-            return None
-        if self.theta_ladder:
-            from .theta import choose_theta
-
-            _, entry, _, where = choose_theta(self.theta_ladder, None, self.params)
-            return train_score(entry, where)["score"]
-        at = [s for s in checkpoint_validation(self.gcn_path).get("scores", [])
-              if s["theta"] == self.theta_]
-        return train_score(at[0], "held-out training identities")["score"] if at else None
-
     def embedding(self, features: np.ndarray, threads: int = 1):
         """The GCN embedding of ``features`` (n, D) unit rows through the whole inference:
         candidates, the (adaptive) graph, the GCN.  Returns ``(embedding, ids, sims)``:
