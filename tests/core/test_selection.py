@@ -87,7 +87,7 @@ def test_the_choice_for_a_size_interpolates_in_log_size():
     grid = THRESHOLD_GRID.tolist()
     ladder = [{"n_faces": n, "draws": 1 if n == 4000 else 3, "scores": _curve(b, grid)}
               for n, b in ((4000, 0.8), (2000, 0.7), (1000, 0.6))]
-    chosen = {n: choose_for_size(ladder, n, "threshold", grid, 0.0)[0]
+    chosen = {n: choose_for_size(ladder, n, "threshold", grid, 0.0, beyond=0.0)[0]
               for n in (8000, 4000, 3000, 2828, 2000, 1000, 300)}
     # 3,000: log(4000/3000)/log 2 = 0.415 of the way from 0.80 to 0.70 -> 0.7585 -> 0.76.
     assert chosen == {8000: 0.8, 4000: 0.8, 3000: 0.76, 2828: 0.75, 2000: 0.7, 1000: 0.6,
@@ -103,6 +103,30 @@ def test_the_choice_for_a_size_interpolates_in_log_size():
     assert choose_for_size(ints, 2000, "threshold", range(2, 20), 0.0)[0] == 7
     with pytest.raises(ValueError, match="no sizes"):
         choose_for_size([], 10, "threshold", grid)
+
+
+def test_a_part_larger_than_the_train_part_is_hedged_towards_the_plateau_top():
+    """Best 1.0 at 0.80, 0.995 at 0.85, 0.985 at 0.90 on the 4,000 train faces: within the
+    ladder the best is chosen; beyond it the tolerance grows with log2 of the ratio to
+    ``beyond`` (0.01, in full at twice the size)."""
+    from facecluster.core.selection import THRESHOLD_GRID, choose_for_size
+
+    grid = THRESHOLD_GRID.tolist()
+    peak = {0.8: 1.0, 0.85: 0.995, 0.9: 0.985}
+    curve = [{"threshold": t, "f_pairwise": peak.get(t, 0.5), "f_bcubed": peak.get(t, 0.5)}
+             for t in grid]
+    ladder = [{"n_faces": 4000, "draws": 1, "scores": curve},
+              {"n_faces": 2000, "draws": 3, "scores": curve}]
+    chosen = {n: choose_for_size(ladder, n, "threshold", grid, 0.0)[0]
+              for n in (3000, 4000, 4100, 5000, 8000, 584_000)}
+    # 5,000: log2(1.25) = 0.32 -> a tolerance of 0.0032, short of 0.85's 0.005.
+    assert chosen == {3000: 0.8, 4000: 0.8, 4100: 0.8, 5000: 0.8, 8000: 0.85, 584_000: 0.85}
+    assert choose_for_size(ladder, 8000, "threshold", grid, 0.02)[0] == 0.9, \
+        "a larger tolerance of the experiment's own is kept"
+    assert choose_for_size(ladder, 8000, "threshold", grid, 0.0, beyond=0.0)[0] == 0.8
+    where = choose_for_size(ladder, 8000, "threshold", grid, 0.0)[3]
+    assert where == "all 4000 faces, hedged by 0.010 for 8000 faces"
+    assert choose_for_size(ladder, 4000, "threshold", grid, 0.0)[3] == "all 4000 faces"
 
 
 def test_mean_scores_average_draws_over_the_same_values():

@@ -10,8 +10,9 @@ plain function ``cluster(graph, settings, value, threads) -> labels``:
   and (``size_matched``) on draws of its identities at halvings of its size, each draw
   with its own kNN graph (``selection.ladder_scores``; ``calibration.json``);
 - stage ``cluster`` (test part): the function at the knob's value, or with ``auto`` at the
-  largest value within ``{knob}_tolerance`` of the best train score at the size of the
-  part it clusters (``selection.choose_for_size``; ``clusters.h5``);
+  best train score at the size of the part it clusters (the largest value within
+  ``{knob}_tolerance`` of it, 0 by default; a part larger than the train part is hedged
+  towards the top of the plateau: ``selection.choose_for_size``; ``clusters.h5``);
 - the plan, and a model whose ``fit`` calibrates and whose ``predict`` clusters.
 
 The label-free default of the knob is the method's documented default; ``auto`` needs a
@@ -87,9 +88,11 @@ def knn_method(name: str, doc: str, knob: Knob, cluster: ClusterFn,
     all_params = Params(**{
         knob.name: Param(knob.default, auto_or(knob.schema),
                          f"{knob.doc}; auto: chosen on the labeled train part"),
-        tolerance_key: Param(selection.TOLERANCE, number(0),
-                             f"auto: the largest {knob.name} whose train mean of F_P and F_B "
-                             f"is within this of the best (0: the best)"),
+        tolerance_key: Param(0.0, number(0),
+                             f"auto: at the part's size, the largest {knob.name} whose train "
+                             f"mean of F_P and F_B is within this of the best (0: the best; "
+                             f"a part larger than the train part is hedged by up to "
+                             f"{selection.BEYOND_TOLERANCE}: core.selection)"),
         "size_matched": Param(True, boolean(),
                               f"auto: choose {knob.name} for the size of the part clustered, "
                               f"on draws of the train part's identities at halvings of its "
@@ -167,8 +170,9 @@ def knn_method(name: str, doc: str, knob: Knob, cluster: ClusterFn,
             where = f"the train part, {where}"
             attrs["train_score"] = selection.train_score(top, where)
             attrs["train_curve"] = scores
-            log.info("%s = %s for %d faces: the largest within %.3f of the best F on %s",
-                     knob.name, value, graph.n, p["tolerance"], where)
+            near = f"the largest within {p['tolerance']:.3f} of " if p["tolerance"] else ""
+            log.info("%s = %s for %d faces: %sthe best F on %s", knob.name, value, graph.n,
+                     near, where)
             findings = health.at_grid_edge(knob.name, value, grid, scores) + \
                 health.profile_shift(calibration.get("profile"),
                                      health.similarity_profile(graph.sims))

@@ -5,8 +5,8 @@ weighted by the larger of the two directions' cosines.  With the constant Potts 
 (``objective: cpm``, the default) the resolution γ is the edge density a community must
 exceed: with cosine weights, groups whose faces are on average more similar than γ; with
 ``modularity`` (RB configuration model) γ scales the expected-edges term.  A larger γ gives
-smaller communities, so ``auto`` takes, like every threshold here, the largest γ near the
-best train score.
+smaller communities: ``auto`` chooses γ by the rule of every kNN-graph method's knob
+(``core.selection``).
 """
 
 from __future__ import annotations
