@@ -11,8 +11,8 @@ plain function ``cluster(graph, settings, value, threads) -> labels``:
   with its own kNN graph (``selection.ladder_scores``; ``calibration.json``);
 - stage ``cluster`` (test part): the function at the knob's value, or with ``auto`` at the
   best train score at the size of the part it clusters (the largest value within
-  ``{knob}_tolerance`` of it, 0 by default; a part larger than the train part is hedged
-  towards the top of the plateau: ``selection.choose_for_size``; ``clusters.h5``);
+  ``{knob}_tolerance`` of it, the knob's own default; a part larger than the train part is
+  hedged towards the top of the plateau: ``selection.choose_for_size``; ``clusters.h5``);
 - the plan, and a model whose ``fit`` calibrates and whose ``predict`` clusters.
 
 The label-free default of the knob is the method's documented default; ``auto`` needs a
@@ -38,13 +38,18 @@ from .progress import log
 @dataclass(frozen=True)
 class Knob:
     """The main setting of a kNN-graph method: its name, label-free default, constraint,
-    doc line, and the grid ``auto`` searches on the train part (increasing values)."""
+    doc line, the grid ``auto`` searches on the train part (increasing values), and the
+    default tolerance of ``auto`` at the part's size (mean of F_P and F_B, in [0, 1]; 0: the
+    best value).  A method whose F falls off a cliff just below its best value, as single
+    linkage's does, is safer at the top of the plateau (``selection.TOLERANCE``); each
+    method's default is measured on the evaluation matrix (README)."""
 
     name: str
     default: Any
     schema: dict
     doc: str
     grid: Sequence[float]
+    tolerance: float = 0.0
 
 
 @dataclass
@@ -88,7 +93,7 @@ def knn_method(name: str, doc: str, knob: Knob, cluster: ClusterFn,
     all_params = Params(**{
         knob.name: Param(knob.default, auto_or(knob.schema),
                          f"{knob.doc}; auto: chosen on the labeled train part"),
-        tolerance_key: Param(0.0, number(0),
+        tolerance_key: Param(knob.tolerance, number(0),
                              f"auto: at the part's size, the largest {knob.name} whose train "
                              f"mean of F_P and F_B is within this of the best (0: the best; "
                              f"a part larger than the train part is hedged by up to "
