@@ -160,3 +160,30 @@ def test_the_ladder_scores_whole_identities_at_each_size():
             assert part.size <= size
             kept = np.unique(labels[part])
             assert part.size == np.isin(labels, kept).sum(), "whole identities only"
+
+
+def test_the_ladder_leaves_out_draws_too_small_for_the_method():
+    """One identity of 900 faces among 100 seen once: a draw stops at the first identity
+    that does not fit, so a 500-face draw can hold a few faces.  Draws under ``min_part``
+    faces are not scored; a size with none left is skipped."""
+    from facecluster.core.selection import ladder_scores
+
+    labels = np.concatenate([np.zeros(900, dtype=np.int64), np.arange(1, 101)])
+    scored = []
+
+    def score_parts(parts):
+        scored.append([labels.size if p is None else p.size for p in parts])
+        return [{"threshold": 0.5, "f_pairwise": 1.0, "f_bcubed": 1.0}]
+
+    everything = ladder_scores(labels, score_parts, draws=6, min_faces=500)
+    small = [n for sizes in scored for n in sizes if n < 80]
+    assert small, "some draw of this set is small (the case the filter fails on)"
+    scored.clear()
+    ladder = ladder_scores(labels, score_parts, draws=6, min_faces=500, min_part=80)
+    assert all(n >= 80 for sizes in scored for n in sizes)
+    assert ladder[0]["n_faces"] == 1000 and len(ladder) <= len(everything)
+    for rung in ladder[1:]:
+        assert 1 <= rung["draws"] < 6 and rung["n_faces"] >= 80
+    scored.clear()
+    only_whole = ladder_scores(labels, score_parts, draws=6, min_faces=500, min_part=1000)
+    assert [r["n_faces"] for r in only_whole] == [1000] and scored == [[1000]]

@@ -132,7 +132,8 @@ def size_ladder(n_faces: int, min_faces: int = MIN_DRAW_FACES) -> list[int]:
 
 def ladder_scores(labels: np.ndarray, score_parts: Callable[[list], list[dict]],
                   draws: int = DRAWS, min_faces: int = MIN_DRAW_FACES, seed: int = 0,
-                  progress: Callable[[str], None] | None = None) -> list[dict]:
+                  progress: Callable[[str], None] | None = None,
+                  min_part: int = 1) -> list[dict]:
     """The scores of a threshold at every size of :func:`size_ladder`: a list, largest
     first, of ``{"n_faces", "draws", "scores"}``.
 
@@ -141,7 +142,10 @@ def ladder_scores(labels: np.ndarray, score_parts: Callable[[list], list[dict]],
     part) and returns one curve averaged over them (see :func:`coarse_to_fine` and
     :func:`mean_scores`).  Below the whole part each size is ``draws`` sets of whole
     identities drawn at random (``core.ingest.subsample_identities`` with seeds
-    ``seed, seed + 1, ...``); ``n_faces`` is their mean size.
+    ``seed, seed + 1, ...``); ``n_faces`` is their mean size.  A draw of fewer than
+    ``min_part`` faces (whole identities stop a draw early when a large one does not fit)
+    is left out, and a size none of whose draws is left is skipped: a method that cannot
+    cluster so few faces (Ada-NETS's filter reads k candidates a face) still gets a ladder.
     """
     from .ingest import subsample_identities
 
@@ -152,6 +156,11 @@ def ladder_scores(labels: np.ndarray, score_parts: Callable[[list], list[dict]],
             progress(f"{size} faces" + (f" ({draws} draws)" if i else " (the train part)"))
         parts = [None] if i == 0 else [subsample_identities(labels, size, seed + d)
                                        for d in range(draws)]
+        parts = [p for p in parts if p is None or p.size >= min_part]
+        if not parts:
+            if progress:
+                progress(f"{size} faces: every draw under {min_part} faces, size skipped")
+            continue
         sizes = [labels.size if p is None else p.size for p in parts]
         ladder.append({"n_faces": int(round(float(np.mean(sizes)))), "draws": len(parts),
                        "scores": score_parts(parts)})

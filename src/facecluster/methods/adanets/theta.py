@@ -63,7 +63,7 @@ def theta_ladder(model, features: np.ndarray, labels: np.ndarray, threads: int =
         return selection.mean_scores(curves)
 
     return selection.ladder_scores(
-        labels[rows], score_parts,
+        labels[rows], score_parts, min_part=int(model.knn["k"]),
         progress=lambda what: log.info("θ on the held-out part: %s", what))
 
 
