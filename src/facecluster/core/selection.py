@@ -6,14 +6,15 @@ the two is within ``tolerance`` of the best (:func:`plateau_top`; tolerance 0: t
 Scored on labeled data, F falls steeply below the best threshold (single linkage chains
 identities together) and gently above it (identities split), and the steep side moves up as
 the set to cluster grows.  A kNN-graph method therefore chooses on sets as large as the part
-it clusters (:func:`choose_for_size`), and there the best value is the choice (its default
-tolerance is 0: on the evaluation matrix's 11 pairs the top of the plateau was further
-from the test part's best than the best itself, for each of the seven kNN-graph methods;
-README, The evaluation matrix).  Where the part is larger than every set it was chosen on,
-the cliff is still to move, and the choice is hedged towards the top of the plateau
-(``BEYOND_TOLERANCE``; at MS1M scale the best train-side value chained 584k faces together
-where the plateau top did not: README, Performance).  A trained method's threshold, chosen
-on a few hundred held-out identities whose curve is noisy, keeps ``TOLERANCE``.
+it clusters (:func:`choose_for_size`), with the tolerance its knob carries
+(``core.tunable.Knob``), each measured on the evaluation matrix's pairs: 0 (the best value at
+that size) where that scored better, ``TOLERANCE`` where it did not, as for the methods that
+chain like single linkage (README, The evaluation matrix).  Where the part is larger than
+every set it was chosen on, the cliff is still to move, and the choice is hedged towards the
+top of the plateau (``BEYOND_TOLERANCE``; at MS1M scale the best train-side value chained
+584k faces together where the plateau top did not: README, Performance).  A trained
+method's threshold, chosen on a few hundred held-out identities whose curve is noisy, keeps
+``TOLERANCE``.
 """
 
 from __future__ import annotations
