@@ -18,7 +18,6 @@ and why; the summary shows ``choice=auto(NAME)``.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from ..core import io
@@ -56,9 +55,21 @@ PARAMS = Params(
 )
 
 
-def _name(candidate: dict, taken: set) -> str:
-    name = candidate["method"]
-    return name if name not in taken else f"{name}-{short_hash(candidate)}"
+def _named(candidates: list[dict]) -> list[tuple[str, dict]]:
+    """``(name, candidate)`` in order: the method's name, or with its settings' hash when
+    an earlier candidate took it."""
+    named: list[tuple[str, dict]] = []
+    for candidate in candidates:
+        name = candidate["method"]
+        if any(taken == name for taken, _ in named):
+            name = f"{name}-{short_hash(candidate)}"
+        named.append((name, candidate))
+    return named
+
+
+def _settings(candidate: dict) -> dict:
+    """A candidate's settings: everything but its method."""
+    return {k: v for k, v in candidate.items() if k != "method"}
 
 
 def _validation_key(name: str, fold: int) -> str:
@@ -68,7 +79,8 @@ def _validation_key(name: str, fold: int) -> str:
 
 
 def validation_score(metrics: dict, where: str) -> tuple[float, float]:
-    """(F_P, F_B) of one candidate on one validation part, from its ``metrics.json``.
+    """(F_P, F_B) of one candidate on one validation part, from its scores (its
+    ``metrics.json``, or ``core.metrics.evaluate``'s dict).
 
     Raises ``ValueError`` naming ``where`` when the part had no labels to score."""
     if "pairwise_f" not in metrics:
@@ -124,14 +136,13 @@ def plan(ctx, settings: dict) -> Outcome:
     folds = int(settings["validation"]["folds"])
     validations = [ctx.for_validation(fraction, seed + f) for f in range(folds)]
     inputs, names = {}, []
-    for candidate in settings["candidates"]:
+    for name, candidate in _named(settings["candidates"]):
         method = registry.get(candidate["method"])
         if method.name == "auto":
             raise ConfigError(f"experiments.{ctx.experiment}.candidates: auto cannot be one")
-        given = {k: v for k, v in candidate.items() if k != "method"}
-        resolved = method.params.resolve(given, where=f"experiments.{ctx.experiment}."
-                                                       f"candidates.{method.name}")
-        name = _name(candidate, set(names))
+        resolved = method.params.resolve(_settings(candidate),
+                                         where=f"experiments.{ctx.experiment}."
+                                               f"candidates.{method.name}")
         inputs[name] = method.plan(ctx.for_method(method), resolved).clusters
         for f, validation in enumerate(validations):
             held_out = method.plan(validation.for_method(method), resolved).clusters
@@ -155,33 +166,28 @@ class Model(ClusterModel):
     of F_P and F_B on each fold), ``why_``.  Raises ValueError when the faces hold fewer
     than two identities (nothing to hold out)."""
 
-    def _candidates(self) -> list[tuple[str, dict]]:
-        names: list[str] = []
-        for candidate in self.params["candidates"]:
-            names.append(_name(candidate, set(names)))
-        return list(zip(names, self.params["candidates"]))
-
     def _candidate_model(self, candidate: dict) -> ClusterModel:
         from .. import registry
 
-        given = {k: v for k, v in candidate.items() if k != "method"}
-        return registry.get(candidate["method"]).model(knn=self.knn, **given)
+        return registry.get(candidate["method"]).model(knn=self.knn, **_settings(candidate))
 
     def _fit(self, features, labels):
         from ..core.ingest import split_by_identity
-        from ..core.metrics import bcubed_prf, pairwise_prf
+        from ..core.metrics import evaluate
+        from ..core.sparse import default_threads
 
         v = self.params["validation"]
-        threads = len(os.sched_getaffinity(0))
-        candidates = self._candidates()
+        threads = default_threads()
+        candidates = _named(self.params["candidates"])
         per_fold: dict[str, list[float]] = {name: [] for name, _ in candidates}
         for fold in range(int(v["folds"])):
             rest, held = split_by_identity(labels, 1.0 - v["fraction"], v["seed"] + fold)
             for name, candidate in candidates:
                 model = self._candidate_model(candidate).fit(features[rest], labels[rest])
                 pred = model.predict(features[held], threads=threads)
-                score = (pairwise_prf(labels[held], pred)[2] + bcubed_prf(labels[held], pred)[2]) / 2
-                per_fold[name].append(float(score))
+                f_p, f_b = validation_score(evaluate(labels[held], pred), f"fold {fold}")
+                score = (f_p + f_b) / 2
+                per_fold[name].append(score)
                 log.info("candidate %s: validation fold %d: mean of F_P and F_B %.4f",
                          name, fold, score)
         self.choice_, _, self.why_ = choose(per_fold, int(v["folds"]))
