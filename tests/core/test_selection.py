@@ -39,7 +39,11 @@ def test_tolerance_takes_the_largest_threshold_near_the_best():
 def test_coarse_to_fine_finds_the_grid_best_and_its_plateau_top():
     """A smooth curve peaking at 0.62 with a plateau to 0.70: the coarse-to-fine search
     gives the same choice as the whole grid, from fewer clusterings."""
-    from facecluster.core.selection import THRESHOLD_GRID, coarse_to_fine_scores, score_thresholds
+    from facecluster.core.selection import (
+        THRESHOLD_GRID,
+        coarse_to_fine_scores,
+        score_thresholds,
+    )
 
     calls = []
     truth = np.repeat(np.arange(10), 10)
@@ -187,3 +191,40 @@ def test_the_ladder_leaves_out_draws_too_small_for_the_method():
     scored.clear()
     only_whole = ladder_scores(labels, score_parts, draws=6, min_faces=500, min_part=1000)
     assert [r["n_faces"] for r in only_whole] == [1000] and scored == [[1000]]
+
+
+def test_the_held_out_ladder_clusters_only_held_out_faces_on_their_own_graph():
+    """A trained method's held-out part: every part the method sees holds faces of the
+    held-out identities only, with kNN lists among themselves; on well-separated
+    identities the best threshold scores 1 at every size."""
+    from facecluster.core.components import link_threshold
+    from facecluster.core.selection import (
+        THRESHOLD_GRID,
+        held_out_identities,
+        held_out_ladder,
+    )
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(240, 32))
+    labels = np.repeat(np.arange(240), 10)
+    x = centres[labels] + 0.05 * rng.normal(size=(labels.size, 32))
+    x = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+    held = held_out_identities(labels, 0.5, seed=0)
+    rows = np.flatnonzero(held)
+    seen = []
+
+    def prepare(part, ids, sims):
+        seen.append((part, ids))
+        return lambda t: link_threshold(ids, sims, t)
+
+    ladder = held_out_ladder(x, labels, rows, {"k": 5}, prepare, THRESHOLD_GRID, "threshold")
+    assert ladder[0]["n_faces"] == rows.size == 1200 and len(ladder) == 2
+    assert ladder[1]["draws"] == 3 and len(seen) == 4
+    held_rows = {row.tobytes() for row in x[rows]}
+    for part, ids in seen:
+        assert all(row.tobytes() in held_rows for row in part), "a training face got in"
+        assert ids.shape == (part.shape[0], 5) and ids.max() < part.shape[0]
+    for rung in ladder:
+        assert plateau_top(rung["scores"])["f_pairwise"] == 1.0
+    with pytest.raises(ValueError, match="no held-out faces"):
+        held_out_ladder(x, labels, rows[:0], {"k": 5}, prepare, THRESHOLD_GRID, "threshold")

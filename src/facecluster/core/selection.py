@@ -168,6 +168,48 @@ def ladder_scores(labels: np.ndarray, score_parts: Callable[[list], list[dict]],
     return ladder
 
 
+def held_out_ladder(features: np.ndarray, labels: np.ndarray, rows: np.ndarray, knn: dict,
+                    prepare: Callable[[np.ndarray, np.ndarray, np.ndarray],
+                                      Callable[[Any], np.ndarray]],
+                    grid, key: str, threads: int = 1,
+                    progress: Callable[[str], None] | None = None) -> list[dict]:
+    """:func:`ladder_scores` of a trained method's held-out identities clustered as a test
+    part is: the part's own kNN graph, then the method at every value of ``grid``.
+
+    ``features`` (N, D) unit rows and ``labels`` (N,) of the train part; ``rows`` the
+    faces of the identities the model never trained on (:func:`held_out_identities`).
+    Each part of the ladder (those rows, then draws of their identities at halvings of
+    their size) gets its own kNN lists (``core.knn.knn_graph`` with the ``knn`` settings,
+    k capped at the part's size); ``prepare(features (n, D), ids, sims (n, k))`` runs the
+    trained model on them and returns ``cluster_at(value)`` → labels (n,); the draws of a
+    size are scored together, coarse to fine over ``grid`` (:func:`coarse_to_fine`).  A
+    draw of fewer than k faces is left out.  Returns the ladder (largest first), for
+    :func:`choose_for_size`.  Raises ValueError when ``rows`` is empty."""
+    from .knn import knn_graph
+
+    rows = np.asarray(rows, dtype=np.int64)
+    if rows.size == 0:
+        raise ValueError("no held-out faces to choose on")
+    labels = np.asarray(labels)
+
+    def score_parts(parts: list) -> list[dict]:
+        drawn = []
+        for part in parts:
+            r = rows if part is None else rows[part]
+            x = np.ascontiguousarray(features[r])
+            ids, sims, _ = knn_graph(x, threads=threads,
+                                     **{**knn, "k": min(int(knn["k"]), r.size)})
+            drawn.append((prepare(x, ids, sims), labels[r]))
+
+        def score_values(values: list) -> list[dict]:
+            return mean_scores([score_thresholds(cluster_at, part_labels, values, key)
+                                for cluster_at, part_labels in drawn])
+        return coarse_to_fine(score_values, grid)
+
+    return ladder_scores(labels[rows], score_parts, min_part=min(int(knn["k"]), rows.size),
+                         progress=progress)
+
+
 def choose_for_size(ladder: list[dict], n_faces: int, key: str, grid,
                     tolerance: float = TOLERANCE,
                     beyond: float = BEYOND_TOLERANCE) -> tuple[Any, dict, list[dict], str]:
