@@ -10,7 +10,8 @@ from facecluster import load_model
 from facecluster.core import metrics, synthetic
 from facecluster.core.knn import knn_graph
 from facecluster.core.params import ParamError
-from facecluster.methods.gcn_ve import Model, gcn_e, gcn_v
+from facecluster.core.selection import plateau_top
+from facecluster.methods.gcn_ve import Model, choose_tau, gcn_e, gcn_v, held_out_rows
 
 from helpers import unit_rows
 
@@ -147,10 +148,18 @@ def test_the_validation_keeps_a_trained_model_and_the_model_round_trips(tiny, tm
     assert validation["step"] > 0 and [c["step"] for c in validation["curve"]][:2] == [0, 50]
     pred = model.predict(xte)
     assert metrics.bcubed_prf(yte, pred)[2] > 0.7
+    ladder = model.tau_ladder  # τ auto on the held-out identities clustered alone
+    held = np.unique(ytr[held_out_rows(ytr, model.params)])
+    assert ladder[0]["n_faces"] == np.isin(ytr, held).sum() and held.size > 0
+    assert model.tau_ == choose_tau(ladder, xte.shape[0], model.params["tau_tolerance"])[0]
     model.save(tmp_path / "m")
     again = load_model(tmp_path / "m")
-    assert again.tau_ == model.tau_
+    assert again.tau_ == model.tau_ and again.tau_ladder == ladder
     np.testing.assert_array_equal(again.predict(xte), pred)
+    inside = Model(knn={"k": 20}, passes=1, tau_on="training_graph",
+                   gcn_v={"steps": 200, "val_every": 50}).fit(xtr, ytr)
+    assert inside.tau_ladder is None and inside.tau_ == plateau_top(
+        inside.checkpoint_v["validation"]["scores"], "tau", 0.01)["tau"]
 
 
 @pytest.mark.parametrize("settings, message", [

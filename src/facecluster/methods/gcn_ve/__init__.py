@@ -4,8 +4,13 @@ deduction on the shared kNN graph.
 Stages (``gcn_v.py``, ``gcn_e.py``):
 
 - ``train_v``: GCN-V on the labeled train part, its s_nbr targets (Eq. 1) normalised as the
-  paper (÷|N_i|) or the reference code (÷ the largest |c|); the model and τ chosen on
-  held-out training identities, deducing exactly as the test part will;
+  paper (÷|N_i|) or the reference code (÷ the largest |c|); the model chosen on held-out
+  training identities, deducing exactly as the test part will;
+- ``tau``: τ auto's curves on those held-out identities clustered as a part of their own
+  (their own kNN graph, GCN-V's confidence and hidden features from their faces only), at
+  every size of the ladder (``core.selection.held_out_ladder``), so that τ is chosen for
+  the test part's size (``tau_on: held_out_part``; ``training_graph``: the validation's
+  curve, the held-out faces inside the training graph);
 - ``confidence``: each face's confidence (GCN-V's, or the unsupervised density) and the
   lists tree deduction walks: the kNN lists (one pass), or the second pass's neighbours by
   GCN-V's hidden features, either the kNN candidates re-scored by their hidden cosine
@@ -82,6 +87,11 @@ PARAMS = Params(
     tau=Param("auto", auto_or(number(-1, 1)),
               "τ: parent edges with similarity above it are kept; auto: chosen on held-out "
               "training identities (density: on the train part)"),
+    tau_on=Param("held_out_part", choice("held_out_part", "training_graph"),
+                 "auto (GCN-V): held_out_part = the held-out identities clustered as a part "
+                 "of their own (own kNN graph and GCN-V pass), τ chosen for the test part's "
+                 "size | training_graph = GCN-V's validation, held-out faces inside the "
+                 "training graph"),
     tau_tolerance=Param(selection.TOLERANCE, number(0),
                         "auto: the largest τ whose training score is within this of the best"),
     edge=Param(False, boolean(), "GCN-E on the top ρ vertices (V+E)"),
@@ -147,13 +157,43 @@ def validation_scorer(ids, sims, labels, held, s, knn):
     return score
 
 
+def held_out_rows(labels: np.ndarray, s: dict) -> np.ndarray:
+    """The rows (int64, sorted) of the identities GCN-V held out of its training: the split
+    ``fit_v`` draws from ``gcn_v.val_fraction`` and ``seed``."""
+    return np.flatnonzero(selection.held_out_identities(labels, s["gcn_v"]["val_fraction"],
+                                                        s["seed"], stream=2))
+
+
+def tau_ladder(checkpoint: dict, features: np.ndarray, labels: np.ndarray, s: dict,
+               knn: dict, threads: int = 1) -> list[dict]:
+    """τ's scores on the held-out identities clustered as a part of their own, at every
+    size of the ladder (``core.selection.held_out_ladder``): each part's own kNN graph,
+    GCN-V's confidence and hidden features of its faces alone (``deduction_lists``), tree
+    deduction cut at every τ of ``TAU_GRID``.  ``checkpoint``: GCN-V trained by ``fit_v``
+    on ``features`` (N, D) and ``labels`` (N,); ``s`` the experiment's settings.  Raises
+    ValueError when no identity was held out."""
+    from .gcn_v import cut_tree, deduction_parents
+
+    rows = held_out_rows(np.asarray(labels), s)
+
+    def prepare(x, ids, sims):
+        lists = deduction_lists(x, ids, sims, s, knn, checkpoint, threads)
+        parent, parent_sim = deduction_parents(lists["ids"], lists["sims"], lists["confidence"])
+        return lambda t: cut_tree(parent, parent_sim, t)
+
+    return selection.held_out_ladder(
+        features, labels, rows, knn, prepare, TAU_GRID, "tau", threads,
+        progress=lambda what: log.info("τ on the held-out part: %s", what))
+
+
 def fit_v(features, ids, sims, labels, s: dict, knn: dict) -> dict:
     """GCN-V trained on labeled faces (``gcn_v.train``), validated on held-out identities
     as ``validation_scorer`` deduces; the checkpoint."""
     from . import gcn_v
 
     cfg = {**s["gcn_v"], "target_norm": s["target_norm"]}
-    held = selection.held_out_identities(labels, cfg["val_fraction"], s["seed"], stream=2)
+    held = np.zeros(labels.size, dtype=bool)
+    held[held_out_rows(labels, s)] = True
     score = validation_scorer(ids, sims, labels, held, s, knn) if held.any() else None
     checkpoint, info = gcn_v.train(features, ids, sims, labels, cfg, seed=s["seed"],
                                    held=held, score=score)
@@ -231,6 +271,24 @@ def confidence_stage(job: StageJob) -> None:
                                      "confidence_sd": float(conf.std())})
 
 
+def tau_stage(job: StageJob) -> None:
+    """τ curves of the held-out identities clustered as a part of their own, at every size
+    of the ladder (``tau_ladder``): ``tau.json``."""
+    torch_threads(job.threads)
+    labels = job.labels()
+    if labels is None:
+        raise ValueError(f"{job.input('features')}: τ auto needs the train part's labels")
+    p = job.params
+    ladder = tau_ladder(io.load_torch(job.input("model")), job.features(), labels,
+                        p["settings"], p["knn"], job.threads)
+    io.write_json(job.out, {"ladder": ladder})
+    for rung in ladder:
+        top = selection.plateau_top(rung["scores"], "tau")
+        log.info("τ on %d held-out faces (%d draws): best %.2f (F_P %.4f, F_B %.4f)",
+                 rung["n_faces"], rung["draws"], top["tau"], top["f_pairwise"],
+                 top["f_bcubed"])
+
+
 def calibrate_stage(job: StageJob) -> None:
     labels = job.labels()
     scores = tau_scores(job.arrays("confidence", ["confidence", "ids", "sims"]), labels)
@@ -253,9 +311,26 @@ def train_e_stage(job: StageJob) -> None:
              info["loss_last"], info["steps"], info["seconds"])
 
 
-def chosen_tau(p: dict, inputs: dict) -> tuple[float, list[dict], dict]:
-    """τ ``auto`` from the GCN-V checkpoint's validation or the calibration: (τ, the
-    training scores, the validation record or {})."""
+def choose_tau(ladder: list[dict], n_faces: int | None, tolerance: float):
+    """``(τ, score entry, its size's curve, where)`` for a part of ``n_faces`` faces (None:
+    the whole held-out part) from ``tau_ladder``'s curves (``core.selection.choose_for_size``)."""
+    n = ladder[0]["n_faces"] if n_faces is None else n_faces
+    tau, entry, curve, where = selection.choose_for_size(ladder, n, "tau", TAU_GRID.tolist(),
+                                                         tolerance)
+    return float(tau), entry, curve, f"held-out training identities clustered alone, {where}"
+
+
+def chosen_tau(p: dict, inputs: dict, n_faces: int | None = None
+               ) -> tuple[float, list[dict], dict, str]:
+    """τ ``auto`` for a part of ``n_faces`` faces from the held-out part's curves (the
+    ``tau`` stage's), the GCN-V checkpoint's validation or the calibration: (τ, the
+    training scores it was chosen on, the validation record or {}, where they come from)."""
+    validation = io.load_torch(inputs["model"]).get("validation") or {} \
+        if "model" in inputs else {}
+    if "tau" in inputs:
+        tau, _, scores, where = choose_tau(io.read_json(inputs["tau"])["ladder"], n_faces,
+                                           p["tau_tolerance"])
+        return tau, scores, validation, where
     if "model" in inputs:
         validation = io.load_torch(inputs["model"]).get("validation") or {}
         scores = validation.get("scores")
@@ -265,7 +340,8 @@ def chosen_tau(p: dict, inputs: dict) -> tuple[float, list[dict], dict]:
     else:
         validation, scores = {}, io.read_json(inputs["calibration"])["scores"]
     top = selection.plateau_top(scores, "tau", p["tau_tolerance"])
-    return float(top["tau"]), scores, validation
+    return float(top["tau"]), scores, validation, \
+        "held-out training identities" if validation else "the train part"
 
 
 def deduce_stage(job: StageJob) -> None:
@@ -277,10 +353,10 @@ def deduce_stage(job: StageJob) -> None:
     lists = job.arrays("confidence", names)
     tau, chosen, attrs, findings = p["tau"], {}, {"knob": "tau"}, []
     if tau == "auto":
-        tau, scores, validation = chosen_tau(p, job.inputs)
+        tau, scores, validation, where = chosen_tau(p, job.inputs, lists["confidence"].size)
         chosen["tau"] = tau
-        where = "held-out training identities" if validation else "the train part"
-        top = next(s for s in scores if s["tau"] == tau)
+        log.info("τ = %.2f for %d faces, chosen on %s", tau, lists["confidence"].size, where)
+        top = min(scores, key=lambda s: abs(s["tau"] - tau))
         attrs.update(train_score=selection.train_score(top, where), train_curve=scores)
         findings = health.validation_findings(validation, "GCN-V", "τ") + \
             health.at_grid_edge("τ", tau, TAU_GRID.tolist(), scores)
@@ -295,6 +371,8 @@ def bundle_stage(job: StageJob) -> None:
     model.checkpoint_v = io.load_torch(job.input("gcn_v")) if "gcn_v" in job.inputs else None
     model.checkpoint_e = io.load_torch(job.input("gcn_e")) if "gcn_e" in job.inputs else None
     s = model.params
+    if "tau" in job.inputs:
+        model.tau_ladder = io.read_json(job.input("tau"))["ladder"]
     model.tau_ = chosen_tau(s, job.inputs)[0] if s["tau"] == "auto" else float(s["tau"])
     model.fitted = True
     model.save(job.out)
@@ -306,6 +384,9 @@ STAGES = (
           "held-out identities", threads="all", gpu=True, memory=(2000, 8), runtime=(30, 0.3)),
     Stage("confidence", "confidence.h5", confidence_stage, "each face's confidence and the "
           "lists to deduce on", threads="all", gpu=True, memory=(2000, 8), runtime=(10, 0.1)),
+    Stage("tau", "tau.json", tau_stage, "τ auto on the held-out identities clustered as a "
+          "part of their own, at every size", threads="all", gpu=True, memory=(2000, 8),
+          runtime=(10, 0.1)),
     Stage("calibrate", "calibration.json", calibrate_stage, "density, τ auto: F at every τ",
           memory=(1000, 6), runtime=(10, 0.05)),
     Stage("train_e", "gcn_e.pt", train_e_stage, "GCN-E on the train part's confident "
@@ -351,6 +432,13 @@ def plan(ctx, s: dict) -> Outcome:
         params["tau_tolerance"] = s["tau_tolerance"]
         if model_v:
             inputs["model"] = model_v
+            if s["tau_on"] == "held_out_part":
+                inputs["tau"] = ctx.add(
+                    "tau", {"model": model_v, "features": ctx.features("train")},
+                    {"settings": {k: s[k] for k in ("confidence", "passes", "neighbours",
+                                                     "seed")}
+                     | {"gcn_v": {"val_fraction": s["gcn_v"]["val_fraction"]}},
+                     "knn": ctx.knn_params}, under=folder(model_v), label="tau")
         else:
             train = confidence("train", False)
             inputs["calibration"] = ctx.add("calibrate", {"confidence": train,
@@ -368,8 +456,8 @@ def plan(ctx, s: dict) -> Outcome:
         f"-{threshold_tag(s['tau'], s['tau_tolerance'])}"
     clusters = ctx.add("deduce", inputs, params, under=folder(test), label=label)
     bundle_inputs = {k: v for k, v in (("gcn_v", model_v), ("gcn_e", model_e),
-                                       ("model", model_v), ("calibration",
-                                                            inputs.get("calibration"))) if v}
+                                       ("model", model_v), ("tau", inputs.get("tau")),
+                                       ("calibration", inputs.get("calibration"))) if v}
     model = ctx.add_model("bundle", bundle_inputs, {"settings": s, "knn": ctx.knn_params}) \
         if needs_labels(s) else None
     return Outcome(clusters, {"confidence": s["confidence"], "passes": s["passes"],
@@ -392,11 +480,13 @@ def scan(inputs: dict, params: dict, labels) -> list[dict]:
 class Model(ClusterModel):
     """GCN-V (and GCN-E) as a model: ``fit`` trains on labeled faces and chooses τ,
     ``predict`` searches the kNN graph of new faces, predicts their confidences and
-    deduces the trees."""
+    deduces the trees.  With τ auto on the held-out part (``tau_on``), ``tau_ladder``
+    keeps its curves and each ``predict`` chooses τ for its number of faces."""
 
     checkpoint_v: dict | None = None
     checkpoint_e: dict | None = None
-    tau_: float | None = None
+    tau_: float | None = None        # τ used by the last prediction (or the fit's)
+    tau_ladder: list | None = None   # τ curves of the held-out part at every size (auto)
 
     def __init__(self, knn: dict | None = None, **params):
         super().__init__(knn, **params)
@@ -427,6 +517,9 @@ class Model(ClusterModel):
                                                s["gcn_e"], seed=s["seed"])
         if s["tau"] != "auto":
             self.tau_ = float(s["tau"])
+        elif self.checkpoint_v is not None and s["tau_on"] == "held_out_part":
+            self.tau_ladder = tau_ladder(self.checkpoint_v, features, labels, s, self.knn)
+            self.tau_ = choose_tau(self.tau_ladder, None, s["tau_tolerance"])[0]
         else:
             scores = (self.checkpoint_v or {}).get("validation", {}) or {}
             scores = scores.get("scores") or tau_scores(lists, labels)
@@ -437,6 +530,9 @@ class Model(ClusterModel):
 
         torch_threads(threads)
         lists = self._lists(features, threads)
+        if self.tau_ladder:
+            self.tau_ = choose_tau(self.tau_ladder, features.shape[0],
+                                   self.params["tau_tolerance"])[0]
         tau = self.tau_ if self.tau_ is not None else float(self.params["tau"])
         return cut_tree(*parents(lists, self.checkpoint_e, self.params["rho"]), tau)
 
@@ -446,11 +542,12 @@ class Model(ClusterModel):
                 io.save_torch(folder / name, ckpt)
 
     def _state_attrs(self):
-        return {"tau": self.tau_}
+        return {"tau": self.tau_, "tau_ladder": self.tau_ladder}
 
     @classmethod
     def _load_state(cls, model, folder, state):
         model.tau_ = state["tau"]
+        model.tau_ladder = state.get("tau_ladder")
         for attr, name in (("checkpoint_v", "gcn_v.pt"), ("checkpoint_e", "gcn_e.pt")):
             if (Path(folder) / name).exists():
                 setattr(model, attr, io.load_torch(Path(folder) / name))
