@@ -139,9 +139,12 @@ def test_the_validation_keeps_a_trained_model_and_the_model_round_trips(tiny, tm
     assert model.tau_ in ft.TAU_GRID
     pred = model.predict(xte)
     assert metrics.bcubed_prf(yte, pred)[2] > 0.3
+    ladder = model.tau_ladder  # τ auto on the held-out identities clustered alone
+    assert ladder[0]["n_faces"] == ft.held_out_rows(ytr, model.params).size > 0
+    assert model.tau_ == ft.choose_tau(ladder, xte.shape[0], model.params["tau_tolerance"])[0]
     model.save(tmp_path / "m")
     again = load_model(tmp_path / "m")
-    assert again.tau_ == model.tau_
+    assert again.tau_ == model.tau_ and again.tau_ladder == ladder
     np.testing.assert_array_equal(again.predict(xte), pred)
 
 

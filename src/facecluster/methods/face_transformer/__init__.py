@@ -6,8 +6,12 @@ open (all options of ``model``).
 
 Stages:
 
-- ``train``: RE and LP end to end on the labeled train part; the model and τ chosen on
-  held-out training identities, clustered exactly as the test part will be;
+- ``train``: RE and LP end to end on the labeled train part; the model chosen on held-out
+  training identities, clustered exactly as the test part will be;
+- ``tau``: τ auto's curves on those held-out identities clustered as a part of their own
+  (their own kNN graph), at every size of the ladder (``core.selection.held_out_ladder``),
+  so that τ is chosen for the test part's size (``tau_on: held_out_part``;
+  ``training_graph``: the validation's curve, on the held-out faces' training lists);
 - ``relations``: RE's g of every face of a part, computed once and kept (not with
   ``mode: lp_only``);
 - ``link``: LP's P(same) of every face with each of its hop1 candidates (with
@@ -80,6 +84,10 @@ PARAMS = Params(
     tau=Param("auto", auto_or(number(0, 1)),
               "τ: faces are linked where P(same identity) > τ; auto: chosen on held-out "
               "training identities (the paper does not give its value)"),
+    tau_on=Param("held_out_part", choice("held_out_part", "training_graph"),
+                 "auto: held_out_part = the held-out identities clustered as a part of their "
+                 "own (own kNN graph), τ chosen for the test part's size | training_graph = "
+                 "the validation's curve, the held-out faces' lists of the training graph"),
     tau_tolerance=Param(selection.TOLERANCE, number(0),
                         "auto: the largest τ whose held-out score is within this of the best"),
     seed=Param(0, integer(), "seed of the training and of the held-out split"),
@@ -137,13 +145,48 @@ def validation_scorer(features, ids, labels, held, hop1: int, hop2: int):
     return score
 
 
+def held_out_rows(labels: np.ndarray, s: dict) -> np.ndarray:
+    """The rows (int64, sorted) of the identities the training held out: the split ``fit``
+    draws from ``model.val_fraction`` and ``seed``."""
+    return np.flatnonzero(selection.held_out_identities(labels, s["model"]["val_fraction"],
+                                                        s["seed"], stream=5))
+
+
+def tau_ladder(checkpoint: dict, features: np.ndarray, labels: np.ndarray, s: dict,
+               knn: dict, threads: int = 1) -> list[dict]:
+    """τ's scores on the held-out identities clustered as a part of their own, at every
+    size of the ladder (``core.selection.held_out_ladder``): each part's own kNN graph,
+    RE and LP on its faces alone (``probabilities``), union-find at every τ of
+    ``TAU_GRID``.  ``checkpoint``: trained by ``fit`` on ``features`` (N, D) and ``labels``
+    (N,); ``s`` the experiment's settings.  Raises ValueError when none was held out."""
+    rows = held_out_rows(np.asarray(labels), s)
+
+    def prepare(x, ids, sims):
+        cand, p, _ = probabilities(checkpoint, x, ids)
+        return lambda t: link(cand, p, t)
+
+    return selection.held_out_ladder(
+        features, labels, rows, knn, prepare, TAU_GRID, "tau", threads,
+        progress=lambda what: log.info("τ on the held-out part: %s", what))
+
+
+def choose_tau(ladder: list[dict], n_faces: int | None, tolerance: float):
+    """``(τ, score entry, its size's curve, where)`` for a part of ``n_faces`` faces (None:
+    the whole held-out part) from ``tau_ladder``'s curves (``core.selection.choose_for_size``)."""
+    n = ladder[0]["n_faces"] if n_faces is None else n_faces
+    tau, entry, curve, where = selection.choose_for_size(ladder, n, "tau", TAU_GRID.tolist(),
+                                                         tolerance)
+    return float(tau), entry, curve, f"held-out training identities clustered alone, {where}"
+
+
 def fit(features, ids, labels, s: dict) -> dict:
     """The networks trained on labeled faces (``network.train``), validated on held-out
     identities; the checkpoint."""
     from . import network
 
     m = s["model"]
-    held = selection.held_out_identities(labels, m["val_fraction"], s["seed"], stream=5)
+    held = np.zeros(labels.size, dtype=bool)
+    held[held_out_rows(labels, s)] = True
     score = validation_scorer(features, ids, labels, held, m["hop1"], m["hop2"]) \
         if held.any() else None
     checkpoint, info = network.train(features, ids, labels, m, seed=s["seed"], held=held,
@@ -153,18 +196,23 @@ def fit(features, ids, labels, s: dict) -> dict:
     return checkpoint
 
 
-def chosen_tau(s: dict, checkpoint: dict) -> tuple[float, list[dict], dict]:
-    """τ: the number given, or ``auto`` from the checkpoint's validation: (τ, scores,
-    validation record)."""
+def chosen_tau(s: dict, checkpoint: dict, ladder: list | None = None,
+               n_faces: int | None = None) -> tuple[float, list[dict], dict, str]:
+    """τ: the number given, or ``auto`` for a part of ``n_faces`` faces from the held-out
+    part's curves (``ladder``, the ``tau`` stage's) or the checkpoint's validation: (τ, the
+    scores it was chosen on, the validation record, where they come from)."""
     if s["tau"] != "auto":
-        return float(s["tau"]), [], {}
+        return float(s["tau"]), [], {}, ""
     validation = checkpoint.get("validation") or {}
+    if ladder:
+        tau, _, scores, where = choose_tau(ladder, n_faces, s["tau_tolerance"])
+        return tau, scores, validation, where
     scores = validation.get("scores")
     if not scores:
         raise ValueError("τ 'auto' needs the Face Transformer trained with validation "
                          "(model.val_fraction > 0) and a model better than the untrained one")
     top = selection.plateau_top(scores, "tau", s["tau_tolerance"])
-    return float(top["tau"]), scores, validation
+    return float(top["tau"]), scores, validation, "held-out training identities"
 
 
 # ------------------------------------------------------------------ stages
@@ -180,6 +228,21 @@ def train_stage(job: StageJob) -> None:
     torch_threads(job.threads)
     checkpoint = fit(job.features(), job.array("knn", "ids"), _labels(job), job.params)
     io.save_torch(job.out, checkpoint)
+
+
+def tau_stage(job: StageJob) -> None:
+    """τ curves of the held-out identities clustered as a part of their own, at every size
+    of the ladder (``tau_ladder``): ``tau.json``."""
+    torch_threads(job.threads)
+    p = job.params
+    ladder = tau_ladder(io.load_torch(job.input("model")), job.features(), _labels(job),
+                        p["settings"], p["knn"], job.threads)
+    io.write_json(job.out, {"ladder": ladder})
+    for rung in ladder:
+        top = selection.plateau_top(rung["scores"], "tau")
+        log.info("τ on %d held-out faces (%d draws): best %.4g (F_P %.4f, F_B %.4f)",
+                 rung["n_faces"], rung["draws"], top["tau"], top["f_pairwise"],
+                 top["f_bcubed"])
 
 
 def relations_stage(job: StageJob) -> None:
@@ -211,13 +274,15 @@ def cluster_stage(job: StageJob) -> None:
     p = job.params
     links = job.arrays("links", ["ids", "p"])
     checkpoint = io.load_torch(job.input("model"))
-    tau, scores, validation = chosen_tau(p, checkpoint)
+    ladder = io.read_json(job.input("tau"))["ladder"] if "tau" in job.inputs else None
+    n = links["ids"].shape[0]
+    tau, scores, validation, where = chosen_tau(p, checkpoint, ladder, n)
     chosen, attrs, findings = {}, {"knob": "tau"}, []
     if p["tau"] == "auto":
         chosen["tau"] = tau
-        top = next(s for s in scores if s["tau"] == tau)
-        attrs.update(train_score=selection.train_score(top, "held-out training identities"),
-                     train_curve=scores)
+        log.info("τ = %.4g for %d faces, chosen on %s", tau, n, where)
+        top = min(scores, key=lambda s: abs(s["tau"] - tau))
+        attrs.update(train_score=selection.train_score(top, where), train_curve=scores)
         findings = health.validation_findings(validation, "the Face Transformer", "τ") + \
             health.at_grid_edge("τ", tau, TAU_GRID.tolist(), scores)
     labels = link(links["ids"], links["p"], tau)
@@ -227,7 +292,9 @@ def cluster_stage(job: StageJob) -> None:
 def bundle_stage(job: StageJob) -> None:
     model = Model(knn=job.params["knn"], **job.params["settings"])
     model.checkpoint = io.load_torch(job.input("model"))
-    model.tau_ = chosen_tau(model.params, model.checkpoint)[0]
+    if "tau" in job.inputs:
+        model.tau_ladder = io.read_json(job.input("tau"))["ladder"]
+    model.tau_ = chosen_tau(model.params, model.checkpoint, model.tau_ladder)[0]
     model.fitted = True
     model.save(job.out)
     log.info("Face Transformer model written to %s (τ %.2f)", job.out, model.tau_)
@@ -237,6 +304,9 @@ STAGES = (
     Stage("train", "face_transformer.pt", train_stage, "RE and LP on the train part; model "
           "and τ on held-out identities", threads="all", gpu=True, memory=(2000, 8),
           runtime=(30, 0.5)),
+    Stage("tau", "tau.json", tau_stage, "τ auto on the held-out identities clustered as a "
+          "part of their own, at every size", threads="all", gpu=True, memory=(2000, 8),
+          runtime=(10, 0.3)),
     Stage("relations", "relations.h5", relations_stage, "RE's enhanced feature g of every "
           "face", threads="all", gpu=True, memory=(1000, 4), runtime=(10, 0.1)),
     Stage("link", "links.h5", link_stage, "LP's P(same identity) of every face and its hop1 "
@@ -265,11 +335,17 @@ def plan(ctx, s: dict) -> Outcome:
                                       label=f"facet-{m['mode']}-relations")
     links = ctx.add("link", inputs, {}, under=folder(test_knn), label=f"facet-{m['mode']}-links")
     params = {"tau": s["tau"], "tau_tolerance": s["tau_tolerance"]}
-    clusters = ctx.add("cluster", {"links": links, "model": model,
-                                   "features": ctx.features("test")}, params,
-                       under=folder(links),
+    cluster_inputs = {"links": links, "model": model, "features": ctx.features("test")}
+    if s["tau"] == "auto" and s["tau_on"] == "held_out_part":
+        cluster_inputs["tau"] = ctx.add(
+            "tau", {"model": model, "features": ctx.features("train")},
+            {"settings": {"seed": s["seed"], "model": {"val_fraction": m["val_fraction"]}},
+             "knn": ctx.knn_params}, under=folder(model), label="tau")
+    clusters = ctx.add("cluster", cluster_inputs, params, under=folder(links),
                        label=f"link-{threshold_tag(s['tau'], s['tau_tolerance'])}")
-    exported = ctx.add_model("bundle", {"model": model}, {"settings": s, "knn": ctx.knn_params})
+    exported = ctx.add_model("bundle", {k: v for k, v in cluster_inputs.items()
+                                        if k in ("model", "tau")},
+                             {"settings": s, "knn": ctx.knn_params})
     return Outcome(clusters, {"mode": m["mode"], "hop1": m["hop1"], "hop2": m["hop2"],
                               "tau": s["tau"]}, None, exported)
 
@@ -284,10 +360,13 @@ def scan(inputs: dict, params: dict, labels) -> list[dict]:
 class Model(ClusterModel):
     """The Face Transformer as a model: ``fit`` trains RE and LP on labeled faces and
     chooses τ on held-out identities; ``predict`` searches the kNN graph of new faces,
-    scores their links and joins those above τ."""
+    scores their links and joins those above τ.  With τ auto on the held-out part
+    (``tau_on``), ``tau_ladder`` keeps its curves and each ``predict`` chooses τ for its
+    number of faces."""
 
     checkpoint: dict | None = None
-    tau_: float | None = None
+    tau_: float | None = None        # τ used by the last prediction (or the fit's)
+    tau_ladder: list | None = None   # τ curves of the held-out part at every size (auto)
 
     def _fit(self, features, labels):
         from ...core.knn import knn_graph
@@ -296,8 +375,11 @@ class Model(ClusterModel):
         if problem:
             raise ValueError(f"face_transformer: {problem}")
         ids, _, _ = knn_graph(features, **self.knn)
-        self.checkpoint = fit(features, ids, labels, self.params)
-        self.tau_ = chosen_tau(self.params, self.checkpoint)[0]
+        s = self.params
+        self.checkpoint = fit(features, ids, labels, s)
+        if s["tau"] == "auto" and s["tau_on"] == "held_out_part":
+            self.tau_ladder = tau_ladder(self.checkpoint, features, labels, s, self.knn)
+        self.tau_ = chosen_tau(s, self.checkpoint, self.tau_ladder)[0]
 
     def _predict(self, features, threads):
         from ...core.knn import knn_graph
@@ -305,17 +387,21 @@ class Model(ClusterModel):
         torch_threads(threads)
         ids, _, _ = knn_graph(features, threads=threads, **self.knn)
         cand, p, _ = probabilities(self.checkpoint, features, ids)
+        if self.tau_ladder:
+            self.tau_ = chosen_tau(self.params, self.checkpoint, self.tau_ladder,
+                                   features.shape[0])[0]
         return link(cand, p, self.tau_)
 
     def _save_state(self, folder):
         io.save_torch(folder / "face_transformer.pt", self.checkpoint)
 
     def _state_attrs(self):
-        return {"tau": self.tau_}
+        return {"tau": self.tau_, "tau_ladder": self.tau_ladder}
 
     @classmethod
     def _load_state(cls, model, folder, state):
         model.tau_ = state["tau"]
+        model.tau_ladder = state.get("tau_ladder")
         model.checkpoint = io.load_torch(Path(folder) / "face_transformer.pt")
 
 
