@@ -96,3 +96,39 @@ def test_training_loss_falls_on_tiny():
            "weight_decay": 5e-4, "epochs": 6, "batch_size": 128}
     _, info = similarity.train(x, ids, y, cfg, seed=0, device="cpu")
     assert info["loss_last"] < 0.7 * info["loss_first"]
+
+
+def test_cut_auto_is_chosen_on_identities_the_similarity_never_trained_on(tmp_path):
+    """``cut: auto`` (``cut_on: held_out_part``): the similarity trains on the train part
+    less its held-out identities (its steps count those faces only), the cut's curves come
+    from the held-out faces alone at every size, the cut is the smallest within the
+    tolerance of the best at the predicted part's size, and the model round-trips."""
+    import math
+
+    from facecluster import load_model
+    from facecluster.core import synthetic
+    from facecluster.methods import ndde_tpdi
+
+    d = synthetic.generate(synthetic.generator_params("tiny", dim=32), seed=0)
+    (x, y), (xte, _) = d["train"], d["test"]
+    cfg = {"width": 16, "ff": 32, "epochs": 2, "batch_size": 128}
+    model = ndde_tpdi.Model(knn={"k": 20}, cut="auto", model=cfg).fit(x, y)
+    rows = ndde_tpdi.held_out_rows(y, 0.2, 0)
+    assert 0 < rows.size < y.size and model.cut_ladder[0]["n_faces"] == rows.size
+    n_fit = y.size - rows.size
+    assert model.checkpoint["train_info"]["steps"] == 2 * math.ceil(n_fit / 128)
+    cut, entry, curve, _ = ndde_tpdi.choose_held_out_cut(model.cut_ladder, xte.shape[0],
+                                                         model.params["cut_tolerance"])
+    assert entry["cut"] == cut and all(c["cut"] > 0 for c in curve)
+    means = {c["cut"]: (c["f_pairwise"] + c["f_bcubed"]) / 2 for c in curve}
+    if len(model.cut_ladder) == 1:  # one size: the smallest cut within 0.01 of the best
+        assert cut == min(c for c, m in means.items() if m >= max(means.values()) - 0.01)
+    pred = model.predict(xte)
+    assert model.cut_ == cut
+    model.save(tmp_path / "m")
+    again = load_model(tmp_path / "m")
+    assert again.cut_ladder == model.cut_ladder
+    np.testing.assert_array_equal(again.predict(xte), pred)
+    whole = ndde_tpdi.Model(knn={"k": 20}, cut="auto", cut_on="train_part", model=cfg).fit(x, y)
+    assert whole.cut_ladder is None
+    assert whole.checkpoint["train_info"]["steps"] == 2 * math.ceil(y.size / 128)

@@ -65,7 +65,8 @@ def test_the_command_line_clusters_unlabeled_faces_with_any_method(tmp_path, clu
 
 def test_the_learned_methods_run_through_the_workflow_and_share_their_training(tmp_path):
     """GCN-V/E (config/gcn_ve.yaml), NDDe/TPDi (config/hard_clusters.yaml) and the Face
-    Transformer (config/face_transformer.yaml) on tiny: V and V+E share one GCN-V; the density confidence trains nothing and calibrates τ; each
+    Transformer (config/face_transformer.yaml) on tiny: V and V+E share one GCN-V and its τ
+    curves; the density confidence trains nothing and calibrates τ; each
     trained experiment gets a model folder for new faces."""
     few = write_config(tmp_path / "few.yaml", {
         "experiments": {
@@ -86,6 +87,9 @@ def test_the_learned_methods_run_through_the_workflow_and_share_their_training(t
     assert planned["gcn_ve_train_v"] == 1 and planned["gcn_ve_train_e"] == 1
     assert planned["gcn_ve_calibrate"] == 1 and planned["ndde_tpdi_train"] == 1
     assert planned["face_transformer_train"] == 2 and planned["face_transformer_relations"] == 2
+    # τ auto on the held-out identities clustered alone: one ladder per trained model
+    assert planned["gcn_ve_tau"] == 1 and planned["face_transformer_tau"] == 2
+    assert planned["ndde_tpdi_cut"] == 1 and "ndde_tpdi_calibrate" not in planned
     snakemake(workdir, "all", configs=(few,))
     rows = {r["experiment"]: r for r in csv.DictReader(
         open(workdir / "results" / "summary.tsv"), delimiter="\t")}

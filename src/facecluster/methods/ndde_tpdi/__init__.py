@@ -4,11 +4,17 @@ distances and density-peak linkage, for the small and sparse clusters other meth
 Stages (``similarity.py``, ``density.py``):
 
 - ``train``: the pair similarity on the labeled train part (with ``distance: learned``);
+  with ``cut: auto`` on the held-out part (``cut_on``), on the train part less a share of
+  its identities (``val_fraction``), over those faces' own kNN graph;
 - ``distances``: each part's kNN lists scored by it (d = 1 − sigmoid), or by 1 − cosine
   (``distance: cosine``, the ablation), re-sorted by d;
-- ``calibrate``: with ``cut: auto``, the linkage of the train part at every cut of a grid,
-  scored against its labels (the similarity scores the faces it was trained on there: an
-  optimistic curve);
+- ``cut``: with ``cut: auto`` and ``cut_on: held_out_part``, the linkage of the held-out
+  identities clustered as a part of their own (their own kNN graph, scored by the
+  similarity that never saw them) at every cut, at every size of the ladder
+  (``core.selection.held_out_ladder``), so that the cut is chosen for the test part's size;
+- ``calibrate``: with ``cut: auto`` and ``cut_on: train_part`` (or the cosine distance), the
+  linkage of the train part at every cut of a grid, scored against its labels (the
+  similarity scores the faces it was trained on there: an optimistic curve);
 - ``cluster``: TPDi (or the plain d), NDDe (approximate, exact or naive) and the
   density-peak linkage cut at ``cut``.
 """
@@ -43,6 +49,9 @@ MODEL = Params(
 REFERENCE = {"width": 256, "project": False, "heads": 8, "ff": 2048, "lr": 1e-4}
 
 CUT_GRID = np.round(np.arange(0.05, 1.0, 0.01), 2).tolist()
+# The held-out ladder chooses on −cut: core.selection takes the largest value within the
+# tolerance, and a larger cut links more, so the cautious side is the small cut.
+NEG_CUT_GRID = [-c for c in reversed(CUT_GRID)]
 
 PARAMS = Params(
     distance=Param("learned", choice("learned", "cosine"),
@@ -55,21 +64,103 @@ PARAMS = Params(
     cut_tolerance=Param(selection.TOLERANCE, number(0),
                         "auto: the smallest cut whose train score is within this of the best "
                         "(the cautious side)"),
+    cut_on=Param("held_out_part", choice("held_out_part", "train_part"),
+                 "auto with the learned distance: held_out_part = identities the similarity "
+                 "never trained on, clustered as a part of their own, the cut chosen for the "
+                 "test part's size | train_part = the whole train part, whose faces the "
+                 "similarity was trained on"),
+    val_fraction=Param(0.2, number(exclusive_minimum=0, exclusive_maximum=1),
+                       "cut_on held_out_part: the share of training identities held out of "
+                       "the similarity's training to choose the cut on"),
     model=MODEL,
     seed=Param(0, integer(), "the similarity's training seed"),
 )
 
 
-# ------------------------------------------------------------------ stages
-def train_stage(job: StageJob) -> None:
+def held_out(s: dict) -> bool:
+    """Whether the cut is chosen on held-out identities (the similarity trains without
+    them)."""
+    return s["distance"] == "learned" and s["cut"] == "auto" and s["cut_on"] == "held_out_part"
+
+
+def held_out_rows(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """The rows (int64, sorted) of the identities the similarity does not train on."""
+    return np.flatnonzero(selection.held_out_identities(np.asarray(labels), fraction, seed,
+                                                        stream=6))
+
+
+def train_similarity(features, ids, labels, cfg: dict, seed: int,
+                     val_fraction: float | None = None, knn: dict | None = None,
+                     threads: int = 1) -> tuple[dict, dict]:
+    """The pair similarity (``model`` settings ``cfg``) trained on labeled faces
+    (``similarity.train``): on all of them over their kNN lists ``ids``, or with
+    ``val_fraction`` on the identities ``held_out_rows`` leaves in, over those faces' own
+    kNN graph (``knn`` settings).  ``(checkpoint, info)``; raises ValueError when no
+    identity is held out."""
+    from ...core.knn import knn_graph
     from . import similarity
 
+    if val_fraction:
+        rows = held_out_rows(labels, val_fraction, seed)
+        if rows.size == 0:
+            raise ValueError("cut auto on the held-out part needs held-out identities "
+                             "(val_fraction > 0 and at least three identities)")
+        log.info("pair similarity: %d identities (%d faces) held out to choose the cut on",
+                 np.unique(labels[rows]).size, rows.size)
+        keep = np.ones(labels.size, dtype=bool)
+        keep[rows] = False
+        features, labels = np.ascontiguousarray(features[keep]), labels[keep]
+        ids, _, _ = knn_graph(features, threads=threads,
+                              **{**knn, "k": min(int(knn["k"]), labels.size)})
+    return similarity.train(features, ids, labels, cfg, seed)
+
+
+def cut_ladder(checkpoint: dict, features: np.ndarray, labels: np.ndarray, s: dict,
+               knn: dict, threads: int = 1) -> list[dict]:
+    """The linkage's scores on the held-out identities clustered as a part of their own, at
+    every size of the ladder (``core.selection.held_out_ladder``): each part's own kNN
+    lists scored by the similarity and re-sorted, TPDi, NDDe and the density-peak linkage
+    at every cut, keyed ``cut`` = −cut (``NEG_CUT_GRID``)."""
+    from . import similarity
+    from .density import sort_by_distance
+
+    model = similarity.load(checkpoint)
+    rows = held_out_rows(labels, s["val_fraction"], s["seed"])
+
+    def prepare(x, ids, sims):
+        ids, d = sort_by_distance(ids, similarity.distances(model, x, ids))
+        run = _cluster_fn(s, threads)
+        return lambda neg_cut: run(ids, d, -neg_cut)
+
+    return selection.held_out_ladder(
+        features, labels, rows, knn, prepare, NEG_CUT_GRID, "cut", threads,
+        progress=lambda what: log.info("cut on the held-out part: %s", what))
+
+
+def choose_held_out_cut(ladder: list[dict], n_faces: int | None, tolerance: float):
+    """``(cut, score entry, its size's curve, where)`` for a part of ``n_faces`` faces (None:
+    the whole held-out part) from ``cut_ladder``'s curves: the smallest cut within
+    ``tolerance`` of the best at that size (``core.selection.choose_for_size`` on −cut);
+    the entry and curve keyed by the cut itself."""
+    n = ladder[0]["n_faces"] if n_faces is None else n_faces
+    neg, entry, curve, where = selection.choose_for_size(ladder, n, "cut", NEG_CUT_GRID,
+                                                         tolerance)
+    def flip(e: dict) -> dict:
+        return {**e, "cut": -e["cut"]}
+    return -float(neg), flip(entry), [flip(e) for e in reversed(curve)], \
+        f"held-out training identities clustered alone, {where}"
+
+
+# ------------------------------------------------------------------ stages
+def train_stage(job: StageJob) -> None:
     torch_threads(job.threads)
     labels = job.labels()
     if labels is None:
         raise ValueError(f"{job.input('features')}: the pair similarity trains on labels")
-    checkpoint, info = similarity.train(job.features(), job.array("knn", "ids"), labels,
-                                        job.params["model"], job.params["seed"])
+    p = job.params
+    checkpoint, info = train_similarity(job.features(), job.array("knn", "ids"), labels,
+                                        p["model"], p["seed"], p.get("val_fraction"),
+                                        p.get("knn"), job.threads)
     io.save_torch(job.out, checkpoint)
     log.info("pair similarity trained: loss %.4f -> %.4f in %d steps, %.1f s",
              info["loss_first"], info["loss_last"], info["steps"], info["seconds"])
@@ -104,6 +195,24 @@ def _cluster_fn(settings: dict, threads: int):
                                        threads, cache)
 
 
+def cut_stage(job: StageJob) -> None:
+    """The cut's curves on the held-out identities clustered as a part of their own, at
+    every size of the ladder (``cut_ladder``): ``cut.json``."""
+    torch_threads(job.threads)
+    labels = job.labels()
+    if labels is None:
+        raise ValueError(f"{job.input('features')}: cut auto needs the train part's labels")
+    p = job.params
+    ladder = cut_ladder(io.load_torch(job.input("model")), job.features(), labels, p,
+                        p["knn"], job.threads)
+    io.write_json(job.out, {"ladder": ladder})
+    for rung in ladder:
+        top = selection.plateau_top(rung["scores"], "cut")
+        log.info("cut on %d held-out faces (%d draws): best %.2f (F_P %.4f, F_B %.4f)",
+                 rung["n_faces"], rung["draws"], -top["cut"], top["f_pairwise"],
+                 top["f_bcubed"])
+
+
 def calibrate_stage(job: StageJob) -> None:
     lists = job.arrays("distances", ["ids", "d"])
     labels = job.labels()
@@ -128,11 +237,17 @@ def cluster_stage(job: StageJob) -> None:
     lists = job.arrays("distances", ["ids", "d"])
     cut, chosen, attrs, findings = p["cut"], {}, {"knob": "cut"}, []
     if cut == "auto":
-        scores = io.read_json(job.input("calibration"))["scores"]
-        top = choose_cut(scores, p["cut_tolerance"])
-        cut = chosen["cut"] = top["cut"]
-        attrs.update(train_score=selection.train_score(top, "the train part, clustered whole"),
-                     train_curve=scores)
+        if "cut" in job.inputs:
+            n = lists["ids"].shape[0]
+            cut, top, scores, where = choose_held_out_cut(
+                io.read_json(job.input("cut"))["ladder"], n, p["cut_tolerance"])
+            log.info("cut = %.2f for %d faces, chosen on %s", cut, n, where)
+        else:
+            scores = io.read_json(job.input("calibration"))["scores"]
+            top = choose_cut(scores, p["cut_tolerance"])
+            cut, where = top["cut"], "the train part, clustered whole"
+        chosen["cut"] = cut
+        attrs.update(train_score=selection.train_score(top, where), train_curve=scores)
         findings = health.at_grid_edge("cut", cut, CUT_GRID, scores)
     labels = _cluster_fn(p, job.threads)(lists["ids"], lists["d"], float(cut))
     job.write_clusters(labels, {**attrs, "cut": float(cut)}, chosen, health=findings)
@@ -143,8 +258,12 @@ def bundle_stage(job: StageJob) -> None:
     if "model" in job.inputs:
         model.checkpoint = io.load_torch(job.input("model"))
     s = model.params
-    model.cut_ = choose_cut(io.read_json(job.input("calibration"))["scores"],
-                            s["cut_tolerance"])["cut"] if s["cut"] == "auto" else s["cut"]
+    if "cut" in job.inputs:
+        model.cut_ladder = io.read_json(job.input("cut"))["ladder"]
+        model.cut_ = choose_held_out_cut(model.cut_ladder, None, s["cut_tolerance"])[0]
+    else:
+        model.cut_ = choose_cut(io.read_json(job.input("calibration"))["scores"],
+                                s["cut_tolerance"])["cut"] if s["cut"] == "auto" else s["cut"]
     model.fitted = True
     model.save(job.out)
     log.info("hard-clusters model written to %s (cut %.2f)", job.out, model.cut_)
@@ -155,6 +274,9 @@ STAGES = (
           threads="all", gpu=True, memory=(2000, 6), runtime=(30, 0.3)),
     Stage("distances", "distances.h5", distances_stage, "the kNN lists scored and re-sorted",
           threads="all", gpu=True, memory=(1000, 6), runtime=(10, 0.1)),
+    Stage("cut", "cut.json", cut_stage, "cut auto on the held-out identities clustered as a "
+          "part of their own, at every size", threads="all", gpu=True, memory=(1000, 10),
+          runtime=(10, 0.5)),
     Stage("calibrate", "calibration.json", calibrate_stage, "cut auto: F at every cut",
           threads="all", memory=(1000, 10), runtime=(10, 0.5)),
     Stage("cluster", "clusters.h5", cluster_stage, "TPDi, NDDe, density-peak linkage",
@@ -168,9 +290,12 @@ def plan(ctx, s: dict) -> Outcome:
     model = None
     if s["distance"] == "learned":
         train_knn = ctx.knn("train")
+        params = {"model": s["model"], "seed": s["seed"]}
+        if held_out(s):  # trained without the identities the cut is chosen on
+            params.update(val_fraction=s["val_fraction"], knn=ctx.knn_params)
         model = ctx.add("train", {"knn": train_knn, "features": ctx.features("train")},
-                        {"model": s["model"], "seed": s["seed"]},
-                        under=str(Path(train_knn).parent), label="similarity")
+                        params, under=str(Path(train_knn).parent),
+                        label="similarity" + ("-held-out" if held_out(s) else ""))
 
     def distances(part):
         knn = ctx.knn(part)
@@ -184,7 +309,13 @@ def plan(ctx, s: dict) -> Outcome:
     test = distances("test")
     inputs, params = {"distances": test, "features": ctx.features("test")}, {
         **linkage, "cut": s["cut"]}
-    if s["cut"] == "auto":
+    if held_out(s):
+        inputs["cut"] = ctx.add("cut", {"model": model, "features": ctx.features("train")},
+                                {**linkage, "val_fraction": s["val_fraction"],
+                                 "seed": s["seed"], "knn": ctx.knn_params},
+                                under=str(Path(model).parent), label="cut-auto")
+        params["cut_tolerance"] = s["cut_tolerance"]
+    elif s["cut"] == "auto":
         train = distances("train")
         inputs["calibration"] = ctx.add("calibrate", {"distances": train,
                                                       "features": ctx.features("train")},
@@ -192,8 +323,8 @@ def plan(ctx, s: dict) -> Outcome:
         params["cut_tolerance"] = s["cut_tolerance"]
     label = f"link-{'tpdi' if s['tpdi'] else 'd'}-{s['density']}-{s['cut']}"
     clusters = ctx.add("cluster", inputs, params, under=str(Path(test).parent), label=label)
-    bundle = {k: v for k, v in (("model", model), ("calibration", inputs.get("calibration")))
-              if v}
+    bundle = {k: v for k, v in (("model", model), ("cut", inputs.get("cut")),
+                                ("calibration", inputs.get("calibration"))) if v}
     exported = ctx.add_model("bundle", bundle, {"settings": s, "knn": ctx.knn_params}) \
         if bundle else None
     return Outcome(clusters, {"distance": s["distance"], "tpdi": s["tpdi"],
@@ -209,10 +340,13 @@ def scan(inputs: dict, params: dict, labels) -> list[dict]:
 
 class Model(ClusterModel):
     """The hard-clusters method as a model: ``fit`` trains the similarity (and chooses the
-    cut), ``predict`` scores, links and cuts new faces."""
+    cut), ``predict`` scores, links and cuts new faces.  With the cut chosen on held-out
+    identities (``cut_on``), ``cut_ladder`` keeps their curves and each ``predict``
+    chooses the cut for its number of faces."""
 
     checkpoint: dict | None = None
-    cut_: float | None = None
+    cut_: float | None = None        # the cut used by the last prediction (or the fit's)
+    cut_ladder: list | None = None   # the held-out part's curves at every size (auto)
 
     def _lists(self, features, threads):
         from ...core.knn import knn_graph
@@ -228,14 +362,18 @@ class Model(ClusterModel):
 
     def _fit(self, features, labels):
         from ...core.knn import knn_graph
-        from . import similarity
 
         s = self.params
         if s["distance"] == "learned":
             ids, _, _ = knn_graph(features, **self.knn)
-            self.checkpoint, _ = similarity.train(features, ids, labels, s["model"], s["seed"])
+            self.checkpoint, _ = train_similarity(
+                features, ids, labels, s["model"], s["seed"],
+                s["val_fraction"] if held_out(s) else None, self.knn)
         self.cut_ = s["cut"] if s["cut"] != "auto" else None
-        if s["cut"] == "auto":
+        if held_out(s):
+            self.cut_ladder = cut_ladder(self.checkpoint, features, labels, s, self.knn)
+            self.cut_ = choose_held_out_cut(self.cut_ladder, None, s["cut_tolerance"])[0]
+        elif s["cut"] == "auto":
             ids, d = self._lists(features, 1)
             run = _cluster_fn(s, 1)
             scores = selection.coarse_to_fine_scores(lambda c: run(ids, d, c), labels,
@@ -244,6 +382,9 @@ class Model(ClusterModel):
 
     def _predict(self, features, threads):
         ids, d = self._lists(features, threads)
+        if self.cut_ladder:
+            self.cut_ = choose_held_out_cut(self.cut_ladder, features.shape[0],
+                                            self.params["cut_tolerance"])[0]
         cut = self.cut_ if self.params["cut"] == "auto" else self.params["cut"]
         return _cluster_fn(self.params, threads)(ids, d, float(cut))
 
@@ -252,11 +393,12 @@ class Model(ClusterModel):
             io.save_torch(folder / "similarity.pt", self.checkpoint)
 
     def _state_attrs(self):
-        return {"cut": self.cut_}
+        return {"cut": self.cut_, "cut_ladder": self.cut_ladder}
 
     @classmethod
     def _load_state(cls, model, folder, state):
         model.cut_ = state["cut"]
+        model.cut_ladder = state.get("cut_ladder")
         path = Path(folder) / "similarity.pt"
         if model.params["distance"] == "learned":
             model.checkpoint = io.load_torch(path)
