@@ -25,3 +25,29 @@ def test_hard_bins_are_the_mean_over_folds_and_skip_empty_ones():
     assert table[2] == "| gcn-v | lfw | - | 90.0 / 80.0 |"
     assert len(table) == 3  # no row without bins
     assert scoreboard.hard_bins_table({("x", "y"): {"bins": {}}}) == []
+
+
+def test_every_benchmark_configuration_plans_every_experiment_on_every_pair():
+    """The evaluation matrix, the scoreboard (with each of its additions) and the MS1M and
+    subsample studies plan without a ConfigError: a misspelt or misplaced setting fails
+    here, not an hour into a run.  Planning reads no data."""
+    import pytest
+
+    from facecluster.core import planning
+
+    def plans(*names, base=(ROOT / "config" / "config.yaml",)):
+        extra = [ROOT / "benchmarks" / f"{n}.yaml" for n in names]
+        return planning.make_plan(scoreboard.merged_config([*base, *extra]))
+
+    matrix = plans("evaluation")
+    config = scoreboard.merged_config([ROOT / "config" / "config.yaml",
+                                       ROOT / "benchmarks" / "evaluation.yaml"])
+    pairs, experiments = config["datasets"], config["run"]["experiments"]
+    assert len(matrix.outcomes) == len(experiments) * len(pairs) >= 20 * 20
+    for also in ([], ["scoreboard-quick"], ["scoreboard-unsupervised"]):
+        assert plans("scoreboard", *also, base=scoreboard.CONFIGS).outcomes
+    for name in ("ms1m", "subsample"):
+        try:
+            assert plans(name).outcomes
+        except planning.ConfigError as error:  # needs another configuration beside it
+            pytest.fail(f"benchmarks/{name}.yaml: {error}")

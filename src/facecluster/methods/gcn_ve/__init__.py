@@ -332,7 +332,6 @@ def chosen_tau(p: dict, inputs: dict, n_faces: int | None = None
                                            p["tau_tolerance"])
         return tau, scores, validation, where
     if "model" in inputs:
-        validation = io.load_torch(inputs["model"]).get("validation") or {}
         scores = validation.get("scores")
         if not scores:
             raise ValueError(f"{inputs['model']}: τ 'auto' needs GCN-V trained with "
