@@ -261,6 +261,30 @@ def choose_for_size(ladder: list[dict], n_faces: int, key: str, grid,
     return value, entry, scores, where + hedge
 
 
+def choose_held_out(ladder: list[dict], n_faces: int | None, key: str, grid,
+                    tolerance: float) -> tuple[float, dict, list[dict], str]:
+    """:func:`choose_for_size` on a trained method's :func:`held_out_ladder`: ``(value,
+    entry, scores, where)`` for a part of ``n_faces`` faces (None: the whole held-out part),
+    ``where`` naming the held-out identities.  Raises ValueError on an empty ladder."""
+    if not ladder:
+        raise ValueError("no sizes to choose from")
+    n = ladder[0]["n_faces"] if n_faces is None else n_faces
+    value, entry, scores, where = choose_for_size(ladder, n, key, list(grid), tolerance)
+    return float(value), entry, scores, f"held-out training identities clustered alone, {where}"
+
+
+def log_ladder(ladder: list[dict], key: str, symbol: str, sign: float = 1.0) -> None:
+    """Log each size's best value of a :func:`held_out_ladder` (``sign`` −1 for a ladder
+    kept on −value, as NDDe/TPDi's cut is)."""
+    from .progress import log
+
+    for rung in ladder:
+        top = plateau_top(rung["scores"], key)
+        log.info("%s on %d held-out faces (%d draws): best %.4g (F_P %.4f, F_B %.4f)", symbol,
+                 rung["n_faces"], rung["draws"], sign * top[key], top["f_pairwise"],
+                 top["f_bcubed"])
+
+
 def list_threshold_scores(ids: np.ndarray, sims: np.ndarray, labels: np.ndarray,
                          thresholds=THRESHOLD_GRID, strict: bool = False,
                          key: str = "threshold") -> list[dict]:

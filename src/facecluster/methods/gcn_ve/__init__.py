@@ -282,11 +282,7 @@ def tau_stage(job: StageJob) -> None:
     ladder = tau_ladder(io.load_torch(job.input("model")), job.features(), labels,
                         p["settings"], p["knn"], job.threads)
     io.write_json(job.out, {"ladder": ladder})
-    for rung in ladder:
-        top = selection.plateau_top(rung["scores"], "tau")
-        log.info("τ on %d held-out faces (%d draws): best %.2f (F_P %.4f, F_B %.4f)",
-                 rung["n_faces"], rung["draws"], top["tau"], top["f_pairwise"],
-                 top["f_bcubed"])
+    selection.log_ladder(ladder, "tau", "τ")
 
 
 def calibrate_stage(job: StageJob) -> None:
@@ -314,10 +310,7 @@ def train_e_stage(job: StageJob) -> None:
 def choose_tau(ladder: list[dict], n_faces: int | None, tolerance: float):
     """``(τ, score entry, its size's curve, where)`` for a part of ``n_faces`` faces (None:
     the whole held-out part) from ``tau_ladder``'s curves (``core.selection.choose_for_size``)."""
-    n = ladder[0]["n_faces"] if n_faces is None else n_faces
-    tau, entry, curve, where = selection.choose_for_size(ladder, n, "tau", TAU_GRID.tolist(),
-                                                         tolerance)
-    return float(tau), entry, curve, f"held-out training identities clustered alone, {where}"
+    return selection.choose_held_out(ladder, n_faces, "tau", TAU_GRID, tolerance)
 
 
 def chosen_tau(p: dict, inputs: dict, n_faces: int | None = None

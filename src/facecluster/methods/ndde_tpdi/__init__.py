@@ -142,13 +142,12 @@ def choose_held_out_cut(ladder: list[dict], n_faces: int | None, tolerance: floa
     the whole held-out part) from ``cut_ladder``'s curves: the smallest cut within
     ``tolerance`` of the best at that size (``core.selection.choose_for_size`` on −cut);
     the entry and curve keyed by the cut itself."""
-    n = ladder[0]["n_faces"] if n_faces is None else n_faces
-    neg, entry, curve, where = selection.choose_for_size(ladder, n, "cut", NEG_CUT_GRID,
-                                                         tolerance)
+    neg, entry, curve, where = selection.choose_held_out(ladder, n_faces, "cut",
+                                                         NEG_CUT_GRID, tolerance)
+
     def flip(e: dict) -> dict:
         return {**e, "cut": -e["cut"]}
-    return -float(neg), flip(entry), [flip(e) for e in reversed(curve)], \
-        f"held-out training identities clustered alone, {where}"
+    return -neg, flip(entry), [flip(e) for e in reversed(curve)], where
 
 
 # ------------------------------------------------------------------ stages
@@ -206,11 +205,7 @@ def cut_stage(job: StageJob) -> None:
     ladder = cut_ladder(io.load_torch(job.input("model")), job.features(), labels, p,
                         p["knn"], job.threads)
     io.write_json(job.out, {"ladder": ladder})
-    for rung in ladder:
-        top = selection.plateau_top(rung["scores"], "cut")
-        log.info("cut on %d held-out faces (%d draws): best %.2f (F_P %.4f, F_B %.4f)",
-                 rung["n_faces"], rung["draws"], -top["cut"], top["f_pairwise"],
-                 top["f_bcubed"])
+    selection.log_ladder(ladder, "cut", "cut", sign=-1.0)
 
 
 def calibrate_stage(job: StageJob) -> None:
