@@ -137,11 +137,7 @@ def theta(job: StageJob) -> None:
                                  job.inputs.get("filter"), job.input("gcn"))
     ladder = theta_ladder(model, job.features(), labels, threads=job.threads)
     io.write_json(job.out, {"ladder": ladder})
-    for rung in ladder:
-        top = selection.plateau_top(rung["scores"], "theta")
-        log.info("θ on %d held-out faces (%d draws): best %.2f (F_P %.4f, F_B %.4f)",
-                 rung["n_faces"], rung["draws"], top["theta"], top["f_pairwise"],
-                 top["f_bcubed"])
+    selection.log_ladder(ladder, "theta", "θ")
 
 
 def link(job: StageJob) -> None:

@@ -73,8 +73,5 @@ def choose_theta(ladder: list[dict], n_faces: int | None, settings: dict):
     experiment's ``theta_tolerance``."""
     from .gcn import THETA_GRID
 
-    n = ladder[0]["n_faces"] if n_faces is None else n_faces
-    theta, entry, curve, where = selection.choose_for_size(ladder, n, "theta", THETA_GRID.tolist(),
-                                                       settings["theta_tolerance"])
-    return float(theta), entry, curve, \
-        f"held-out training identities clustered alone, {where}"
+    return selection.choose_held_out(ladder, n_faces, "theta", THETA_GRID,
+                                     settings["theta_tolerance"])

@@ -194,22 +194,23 @@ def fit(features, ids, labels, s: dict) -> dict:
 
 
 def chosen_tau(s: dict, checkpoint: dict, ladder: list | None = None,
-               n_faces: int | None = None) -> tuple[float, list[dict], dict, str]:
+               n_faces: int | None = None) -> tuple[float, dict, list[dict], dict, str]:
     """τ: the number given, or ``auto`` for a part of ``n_faces`` faces from the held-out
-    part's curves (``ladder``, the ``tau`` stage's) or the checkpoint's validation: (τ, the
-    scores it was chosen on, the validation record, where they come from)."""
+    part's curves (``ladder``, the ``tau`` stage's) or the checkpoint's validation: (τ, its
+    score entry, the scores it was chosen on, the validation record, where they come
+    from)."""
     if s["tau"] != "auto":
-        return float(s["tau"]), [], {}, ""
+        return float(s["tau"]), {}, [], {}, ""
     validation = checkpoint.get("validation") or {}
     if ladder:
-        tau, _, scores, where = choose_tau(ladder, n_faces, s["tau_tolerance"])
-        return tau, scores, validation, where
+        tau, entry, scores, where = choose_tau(ladder, n_faces, s["tau_tolerance"])
+        return tau, entry, scores, validation, where
     scores = validation.get("scores")
     if not scores:
         raise ValueError("τ 'auto' needs the Face Transformer trained with validation "
                          "(model.val_fraction > 0) and a model better than the untrained one")
     top = selection.plateau_top(scores, "tau", s["tau_tolerance"])
-    return float(top["tau"]), scores, validation, "held-out training identities"
+    return float(top["tau"]), top, scores, validation, "held-out training identities"
 
 
 # ------------------------------------------------------------------ stages
@@ -269,12 +270,11 @@ def cluster_stage(job: StageJob) -> None:
     checkpoint = io.load_torch(job.input("model"))
     ladder = io.read_json(job.input("tau"))["ladder"] if "tau" in job.inputs else None
     n = links["ids"].shape[0]
-    tau, scores, validation, where = chosen_tau(p, checkpoint, ladder, n)
+    tau, top, scores, validation, where = chosen_tau(p, checkpoint, ladder, n)
     chosen, attrs, findings = {}, {"knob": "tau"}, []
     if p["tau"] == "auto":
         chosen["tau"] = tau
         log.info("τ = %.4g for %d faces, chosen on %s", tau, n, where)
-        top = min(scores, key=lambda s: abs(s["tau"] - tau))
         attrs.update(train_score=selection.train_score(top, where), train_curve=scores)
         findings = health.validation_findings(validation, "the Face Transformer", "τ") + \
             health.at_grid_edge("τ", tau, TAU_GRID.tolist(), scores)

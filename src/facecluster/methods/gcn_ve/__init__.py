@@ -314,16 +314,17 @@ def choose_tau(ladder: list[dict], n_faces: int | None, tolerance: float):
 
 
 def chosen_tau(p: dict, inputs: dict, n_faces: int | None = None
-               ) -> tuple[float, list[dict], dict, str]:
+               ) -> tuple[float, dict, list[dict], dict, str]:
     """τ ``auto`` for a part of ``n_faces`` faces from the held-out part's curves (the
-    ``tau`` stage's), the GCN-V checkpoint's validation or the calibration: (τ, the
-    training scores it was chosen on, the validation record or {}, where they come from)."""
+    ``tau`` stage's), the GCN-V checkpoint's validation or the calibration: (τ, its score
+    entry, the training scores it was chosen on, the validation record or {}, where they
+    come from)."""
     validation = io.load_torch(inputs["model"]).get("validation") or {} \
         if "model" in inputs else {}
     if "tau" in inputs:
-        tau, _, scores, where = choose_tau(io.read_json(inputs["tau"])["ladder"], n_faces,
-                                           p["tau_tolerance"])
-        return tau, scores, validation, where
+        tau, entry, scores, where = choose_tau(io.read_json(inputs["tau"])["ladder"], n_faces,
+                                               p["tau_tolerance"])
+        return tau, entry, scores, validation, where
     if "model" in inputs:
         scores = validation.get("scores")
         if not scores:
@@ -332,7 +333,7 @@ def chosen_tau(p: dict, inputs: dict, n_faces: int | None = None
     else:
         validation, scores = {}, io.read_json(inputs["calibration"])["scores"]
     top = selection.plateau_top(scores, "tau", p["tau_tolerance"])
-    return float(top["tau"]), scores, validation, \
+    return float(top["tau"]), top, scores, validation, \
         "held-out training identities" if validation else "the train part"
 
 
@@ -345,10 +346,10 @@ def deduce_stage(job: StageJob) -> None:
     lists = job.arrays("confidence", names)
     tau, chosen, attrs, findings = p["tau"], {}, {"knob": "tau"}, []
     if tau == "auto":
-        tau, scores, validation, where = chosen_tau(p, job.inputs, lists["confidence"].size)
+        tau, top, scores, validation, where = chosen_tau(p, job.inputs,
+                                                         lists["confidence"].size)
         chosen["tau"] = tau
         log.info("τ = %.2f for %d faces, chosen on %s", tau, lists["confidence"].size, where)
-        top = min(scores, key=lambda s: abs(s["tau"] - tau))
         attrs.update(train_score=selection.train_score(top, where), train_curve=scores)
         findings = health.validation_findings(validation, "GCN-V", "τ") + \
             health.at_grid_edge("τ", tau, TAU_GRID.tolist(), scores)
@@ -500,10 +501,13 @@ class Model(ClusterModel):
         ids, sims, _ = knn_graph(features, **self.knn)
         if s["confidence"] == "gcn_v":
             self.checkpoint_v = fit_v(features, ids, sims, labels, s, self.knn)
-        lists = deduction_lists(features, ids, sims, s, self.knn, self.checkpoint_v)
+        def train_lists() -> dict:  # the train part's own deduction lists, when needed
+            return deduction_lists(features, ids, sims, s, self.knn, self.checkpoint_v)
+
         if s["edge"]:
             from . import gcn_e
 
+            lists = train_lists()
             self.checkpoint_e, _ = gcn_e.train(lists["hidden"], lists["confidence"],
                                                lists["ids"], lists["sims"], labels,
                                                s["gcn_e"], seed=s["seed"])
@@ -514,7 +518,7 @@ class Model(ClusterModel):
             self.tau_ = choose_tau(self.tau_ladder, None, s["tau_tolerance"])[0]
         else:
             scores = (self.checkpoint_v or {}).get("validation", {}) or {}
-            scores = scores.get("scores") or tau_scores(lists, labels)
+            scores = scores.get("scores") or tau_scores(train_lists(), labels)
             self.tau_ = float(selection.plateau_top(scores, "tau", s["tau_tolerance"])["tau"])
 
     def _predict(self, features, threads):

@@ -95,7 +95,7 @@ def train_similarity(features, ids, labels, cfg: dict, seed: int,
     """The pair similarity (``model`` settings ``cfg``) trained on labeled faces
     (``similarity.train``): on all of them over their kNN lists ``ids``, or with
     ``val_fraction`` on the identities ``held_out_rows`` leaves in, over those faces' own
-    kNN graph (``knn`` settings).  ``(checkpoint, info)``; raises ValueError when no
+    kNN graph (``knn`` settings; ``ids`` is then not read and may be None).  ``(checkpoint, info)``; raises ValueError when no
     identity is held out."""
     from ...core.knn import knn_graph
     from . import similarity
@@ -157,9 +157,9 @@ def train_stage(job: StageJob) -> None:
     if labels is None:
         raise ValueError(f"{job.input('features')}: the pair similarity trains on labels")
     p = job.params
-    checkpoint, info = train_similarity(job.features(), job.array("knn", "ids"), labels,
-                                        p["model"], p["seed"], p.get("val_fraction"),
-                                        p.get("knn"), job.threads)
+    ids = None if p.get("val_fraction") else job.array("knn", "ids")  # held out: its own graph
+    checkpoint, info = train_similarity(job.features(), ids, labels, p["model"], p["seed"],
+                                        p.get("val_fraction"), p.get("knn"), job.threads)
     io.save_torch(job.out, checkpoint)
     log.info("pair similarity trained: loss %.4f -> %.4f in %d steps, %.1f s",
              info["loss_first"], info["loss_last"], info["steps"], info["seconds"])
@@ -360,7 +360,7 @@ class Model(ClusterModel):
 
         s = self.params
         if s["distance"] == "learned":
-            ids, _, _ = knn_graph(features, **self.knn)
+            ids = None if held_out(s) else knn_graph(features, **self.knn)[0]
             self.checkpoint, _ = train_similarity(
                 features, ids, labels, s["model"], s["seed"],
                 s["val_fraction"] if held_out(s) else None, self.knn)
