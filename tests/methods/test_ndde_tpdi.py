@@ -99,10 +99,12 @@ def test_training_loss_falls_on_tiny():
 
 
 def test_cut_auto_is_chosen_on_identities_the_similarity_never_trained_on(tmp_path):
-    """``cut: auto`` (``cut_on: held_out_part``): the similarity trains on the train part
-    less its held-out identities (its steps count those faces only), the cut's curves come
-    from the held-out faces alone at every size, the cut is the smallest within the
-    tolerance of the best at the predicted part's size, and the model round-trips."""
+    """``cut: auto`` (``cut_on: held_out_part``): the cut's similarity trains on the train
+    part less its held-out identities (its steps count those faces only), the cut's curves
+    come from the held-out faces alone at every size, the cut is the smallest within the
+    tolerance of the best at the predicted part's size, and the model round-trips.  With
+    ``refit`` (the default) the same ladder chooses the cut and the kept similarity is
+    trained again on every face."""
     import math
 
     from facecluster import load_model
@@ -112,7 +114,7 @@ def test_cut_auto_is_chosen_on_identities_the_similarity_never_trained_on(tmp_pa
     d = synthetic.generate(synthetic.generator_params("tiny", dim=32), seed=0)
     (x, y), (xte, _) = d["train"], d["test"]
     cfg = {"width": 16, "ff": 32, "epochs": 2, "batch_size": 128}
-    model = ndde_tpdi.Model(knn={"k": 20}, cut="auto", model=cfg).fit(x, y)
+    model = ndde_tpdi.Model(knn={"k": 20}, cut="auto", refit=False, model=cfg).fit(x, y)
     rows = ndde_tpdi.held_out_rows(y, 0.2, 0)
     assert 0 < rows.size < y.size and model.cut_ladder[0]["n_faces"] == rows.size
     n_fit = y.size - rows.size
@@ -129,6 +131,11 @@ def test_cut_auto_is_chosen_on_identities_the_similarity_never_trained_on(tmp_pa
     again = load_model(tmp_path / "m")
     assert again.cut_ladder == model.cut_ladder
     np.testing.assert_array_equal(again.predict(xte), pred)
+    refit = ndde_tpdi.Model(knn={"k": 20}, cut="auto", model=cfg).fit(x, y)
+    assert refit.cut_ladder == model.cut_ladder, "the cut comes from the held-out similarity"
+    assert refit.checkpoint["train_info"]["steps"] == 2 * math.ceil(y.size / 128)
+    refit.predict(xte)
+    assert refit.cut_ == cut
     whole = ndde_tpdi.Model(knn={"k": 20}, cut="auto", cut_on="train_part", model=cfg).fit(x, y)
     assert whole.cut_ladder is None
     assert whole.checkpoint["train_info"]["steps"] == 2 * math.ceil(y.size / 128)

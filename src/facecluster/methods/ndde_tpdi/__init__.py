@@ -4,8 +4,10 @@ distances and density-peak linkage, for the small and sparse clusters other meth
 Stages (``similarity.py``, ``density.py``):
 
 - ``train``: the pair similarity on the labeled train part (with ``distance: learned``);
-  with ``cut: auto`` on the held-out part (``cut_on``), on the train part less a share of
-  its identities (``val_fraction``), over those faces' own kNN graph;
+  with ``cut: auto`` on the held-out part (``cut_on``), also on the train part less a share
+  of its identities (``val_fraction``), over those faces' own kNN graph: that one chooses
+  the cut, the whole train part's scores the test part (``refit``; without it, the one
+  that left the identities out scores the test part too);
 - ``distances``: each part's kNN lists scored by it (d = 1 − sigmoid), or by 1 − cosine
   (``distance: cosine``, the ablation), re-sorted by d;
 - ``cut``: with ``cut: auto`` and ``cut_on: held_out_part``, the linkage of the held-out
@@ -72,6 +74,10 @@ PARAMS = Params(
     val_fraction=Param(0.2, number(exclusive_minimum=0, exclusive_maximum=1),
                        "cut_on held_out_part: the share of training identities held out of "
                        "the similarity's training to choose the cut on"),
+    refit=Param(True, boolean(),
+                "cut_on held_out_part: once the cut is chosen, the test part is scored by "
+                "the similarity trained on the whole train part (as method auto refits its "
+                "winner) | false: by the one trained without the held-out identities"),
     model=MODEL,
     seed=Param(0, integer(), "the similarity's training seed"),
 )
@@ -282,15 +288,19 @@ STAGES = (
 
 
 def plan(ctx, s: dict) -> Outcome:
-    model = None
-    if s["distance"] == "learned":
+    def train(without_held_out: bool) -> str:
         train_knn = ctx.knn("train")
         params = {"model": s["model"], "seed": s["seed"]}
-        if held_out(s):  # trained without the identities the cut is chosen on
+        if without_held_out:  # trained without the identities the cut is chosen on
             params.update(val_fraction=s["val_fraction"], knn=ctx.knn_params)
-        model = ctx.add("train", {"knn": train_knn, "features": ctx.features("train")},
-                        params, under=str(Path(train_knn).parent),
-                        label="similarity" + ("-held-out" if held_out(s) else ""))
+        return ctx.add("train", {"knn": train_knn, "features": ctx.features("train")},
+                       params, under=str(Path(train_knn).parent),
+                       label="similarity" + ("-held-out" if without_held_out else ""))
+
+    model = cut_model = None
+    if s["distance"] == "learned":
+        cut_model = train(True) if held_out(s) else None
+        model = train(False) if cut_model is None or s["refit"] else cut_model
 
     def distances(part):
         knn = ctx.knn(part)
@@ -305,10 +315,10 @@ def plan(ctx, s: dict) -> Outcome:
     inputs, params = {"distances": test, "features": ctx.features("test")}, {
         **linkage, "cut": s["cut"]}
     if held_out(s):
-        inputs["cut"] = ctx.add("cut", {"model": model, "features": ctx.features("train")},
+        inputs["cut"] = ctx.add("cut", {"model": cut_model, "features": ctx.features("train")},
                                 {**linkage, "val_fraction": s["val_fraction"],
                                  "seed": s["seed"], "knn": ctx.knn_params},
-                                under=str(Path(model).parent), label="cut-auto")
+                                under=str(Path(cut_model).parent), label="cut-auto")
         params["cut_tolerance"] = s["cut_tolerance"]
     elif s["cut"] == "auto":
         train = distances("train")
@@ -337,7 +347,8 @@ class Model(ClusterModel):
     """The hard-clusters method as a model: ``fit`` trains the similarity (and chooses the
     cut), ``predict`` scores, links and cuts new faces.  With the cut chosen on held-out
     identities (``cut_on``), ``cut_ladder`` keeps their curves and each ``predict``
-    chooses the cut for its number of faces."""
+    chooses the cut for its number of faces; with ``refit`` the kept similarity is trained
+    again on all the faces once the ladder is made (the workflow's two ``train`` stages)."""
 
     checkpoint: dict | None = None
     cut_: float | None = None        # the cut used by the last prediction (or the fit's)
@@ -359,16 +370,17 @@ class Model(ClusterModel):
         from ...core.knn import knn_graph
 
         s = self.params
-        if s["distance"] == "learned":
-            ids = None if held_out(s) else knn_graph(features, **self.knn)[0]
-            self.checkpoint, _ = train_similarity(
-                features, ids, labels, s["model"], s["seed"],
-                s["val_fraction"] if held_out(s) else None, self.knn)
         self.cut_ = s["cut"] if s["cut"] != "auto" else None
         if held_out(s):
-            self.cut_ladder = cut_ladder(self.checkpoint, features, labels, s, self.knn)
+            without, _ = train_similarity(features, None, labels, s["model"], s["seed"],
+                                          s["val_fraction"], self.knn)
+            self.cut_ladder = cut_ladder(without, features, labels, s, self.knn)
             self.cut_ = choose_held_out_cut(self.cut_ladder, None, s["cut_tolerance"])[0]
-        elif s["cut"] == "auto":
+            self.checkpoint = without
+        if s["distance"] == "learned" and (not held_out(s) or s["refit"]):
+            ids = knn_graph(features, **self.knn)[0]
+            self.checkpoint, _ = train_similarity(features, ids, labels, s["model"], s["seed"])
+        if s["cut"] == "auto" and not held_out(s):  # chosen on the train part itself
             ids, d = self._lists(features, 1)
             run = _cluster_fn(s, 1)
             scores = selection.coarse_to_fine_scores(lambda c: run(ids, d, c), labels,
