@@ -13,8 +13,9 @@ chain like single linkage (README, The evaluation matrix).  Where the part is la
 every set it was chosen on, the cliff is still to move, and the choice is hedged towards the
 top of the plateau (``BEYOND_TOLERANCE``; at MS1M scale the best train-side value chained
 584k faces together where the plateau top did not: README, Performance).  A trained
-method's threshold, chosen on a few hundred held-out identities whose curve is noisy, keeps
-``TOLERANCE``.
+method's threshold, chosen on a few hundred held-out identities whose curve can be noisy,
+keeps ``TOLERANCE`` unless the matrix measured 0 better for that method (its own
+``*_tolerance`` default says which).
 """
 
 from __future__ import annotations
