@@ -1,8 +1,9 @@
 """The README's methods table names every registered method with exactly its stages, so a
 stage added to a method cannot leave the README behind."""
 
-from facecluster import registry
 from helpers import REPO
+
+from facecluster import registry
 
 
 def methods_table() -> dict[str, list[str]]:
