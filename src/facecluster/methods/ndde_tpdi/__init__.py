@@ -101,8 +101,8 @@ def train_similarity(features, ids, labels, cfg: dict, seed: int,
     """The pair similarity (``model`` settings ``cfg``) trained on labeled faces
     (``similarity.train``): on all of them over their kNN lists ``ids``, or with
     ``val_fraction`` on the identities ``held_out_rows`` leaves in, over those faces' own
-    kNN graph (``knn`` settings; ``ids`` is then not read and may be None).  ``(checkpoint, info)``; raises ValueError when no
-    identity is held out."""
+    kNN graph (``knn`` settings; ``ids`` is then not read and may be None).
+    ``(checkpoint, info)``; raises ValueError when no identity is held out."""
     from ...core.knn import knn_graph
     from . import similarity
 

@@ -1,0 +1,89 @@
+"""Which tolerance should a trained method's held-out choice use?
+
+    python benchmarks/held_out_tolerance.py EXPERIMENT [EXPERIMENT ...] [--pairs PAIR ...]
+
+For each finished pair of the evaluation matrix (benchmarks/evaluate.py) and each named
+experiment whose threshold is chosen on held-out identities clustered alone (its clusters
+read a ``tau``, ``cut`` or ``theta`` ladder), chooses the threshold again from the stored
+ladder for the test part's size at several tolerances (``core.selection.choose_held_out``)
+and scores each choice on the test part's curve (the method's ``scan``; reads the test
+labels, a diagnostic).  Prints per pair the value and mean of F_P and F_B at each
+tolerance, then per experiment the mean over the pairs and how many choices are within one
+point of the test part's best.  Nothing is trained or written.  Run from the repository root.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "src"))
+sys.path.insert(0, str(HERE))
+import evaluate
+
+from facecluster import registry
+from facecluster.core import io, planning, selection
+
+TOLERANCES = (0.0, 0.005, 0.01, 0.02)
+LADDERS = ("tau", "cut", "theta")  # the inputs a held-out ladder comes in as
+
+
+def grid_of(method: str):
+    """The grid a trained method chooses its held-out value on (the ladder holds only the
+    values its coarse-to-fine search scored; the choice interpolates on the whole grid)."""
+    from facecluster.methods import face_transformer, gcn_ve, ndde_tpdi
+    from facecluster.methods.adanets.gcn import THETA_GRID
+
+    return {"face_transformer": face_transformer.TAU_GRID, "gcn_ve": gcn_ve.TAU_GRID,
+            "ndde_tpdi": ndde_tpdi.NEG_CUT_GRID, "adanets": THETA_GRID}[method]
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("experiments", nargs="+")
+    parser.add_argument("--pairs", nargs="*", help="default: every pair with results")
+    args = parser.parse_args(argv)
+    config = evaluate.merged_config(evaluate.CONFIGS)
+    config["run"]["experiments"] = args.experiments
+    if args.pairs:
+        config["run"]["datasets"] = args.pairs
+    plan = planning.make_plan(config)
+    results = evaluate.collect(plan)
+    totals = {e: {t: [] for t in TOLERANCES} for e in args.experiments}
+    for dataset, row in results.items():
+        labels = io.labels_of(plan.features(dataset, "test"))
+        for experiment in args.experiments:
+            if experiment not in row:
+                continue
+            outcome = row[experiment]["outcome"]
+            job = plan.job(outcome.clusters)
+            key = next((k for k in LADDERS if k in job.inputs), None)
+            if key is None:
+                print(f"{dataset} {experiment}: not chosen on a held-out ladder", file=sys.stderr)
+                continue
+            ladder = io.read_json(job.inputs[key])["ladder"]
+            grid = list(grid_of(outcome.method))
+            sign = -1.0 if grid[-1] <= 0 else 1.0  # NDDe/TPDi keeps its cut as −cut
+            curve = registry.get(outcome.method).scan(job.inputs, job.params, labels)
+            test = {round(c[key], 6): 50 * (c["f_pairwise"] + c["f_bcubed"]) for c in curve}
+            best = max(test.values())
+            cells = []
+            for t in TOLERANCES:
+                value, *_ = selection.choose_held_out(ladder, labels.size, key, grid, t)
+                value = round(sign * value, 6)
+                score = test[min(test, key=lambda v: abs(v - value))]
+                totals[experiment][t].append((score, best - score))
+                cells.append(f"{t}: {value:g} → {score:.1f}")
+            print(f"{dataset} {experiment} (best {best:.1f}): " + " | ".join(cells))
+    for experiment, by_tolerance in totals.items():
+        if by_tolerance[TOLERANCES[0]]:
+            print(experiment + ": " + " | ".join(
+                f"{t}: mean F {sum(s for s, _ in v) / len(v):.2f}, within 1 point "
+                f"{sum(gap <= 1.0 for _, gap in v)}/{len(v)}" for t, v in by_tolerance.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
