@@ -147,7 +147,7 @@ def ladder_scores(labels: np.ndarray, score_parts: Callable[[list], list[dict]],
     ``seed, seed + 1, ...``); ``n_faces`` is their mean size.  A draw of fewer than
     ``min_part`` faces (whole identities stop a draw early when a large one does not fit)
     is left out, and a size none of whose draws is left is skipped: a method that cannot
-    cluster so few faces (Ada-NETS's filter reads k candidates a face) still gets a ladder.
+    cluster so few faces (one that reads k candidates a face) still gets a ladder.
     """
     from .ingest import subsample_identities
 
@@ -276,7 +276,7 @@ def choose_held_out(ladder: list[dict], n_faces: int | None, key: str, grid,
 
 def log_ladder(ladder: list[dict], key: str, symbol: str, sign: float = 1.0) -> None:
     """Log each size's best value of a :func:`held_out_ladder` (``sign`` −1 for a ladder
-    kept on −value, as NDDe/TPDi's cut is)."""
+    kept on −value: a knob whose cautious side is the small value)."""
     from .progress import log
 
     for rung in ladder:
