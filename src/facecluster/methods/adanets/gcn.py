@@ -183,17 +183,14 @@ def _neighbourhood(norm_adj: sp.csr_matrix, batch: np.ndarray) -> tuple[np.ndarr
 
 
 def held_out_identities(labels: np.ndarray, fraction: float, seed: int = 0) -> np.ndarray | None:
-    """A bool per vertex: whether its identity is held out for validation.
+    """A bool per vertex (N,): whether its identity is held out for validation, the GCN's
+    own draw of ``core.selection.held_out_identities`` (stream 1).
 
     ``None`` when nothing is held out (``fraction`` 0, or too few identities to
     keep at least one held out and two for training).
     """
-    identities = np.unique(labels)
-    n_held = int(round(fraction * identities.size))
-    if n_held < 1 or identities.size - n_held < 2:
-        return None
-    rng = np.random.default_rng([seed, 1])
-    return np.isin(labels, rng.choice(identities, size=n_held, replace=False))
+    held = selection.held_out_identities(np.asarray(labels), fraction, seed, stream=1)
+    return held if held.any() else None
 
 
 @torch.no_grad()
