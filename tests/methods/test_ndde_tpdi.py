@@ -119,12 +119,12 @@ def test_cut_auto_is_chosen_on_identities_the_similarity_never_trained_on(tmp_pa
     assert 0 < rows.size < y.size and model.cut_ladder[0]["n_faces"] == rows.size
     n_fit = y.size - rows.size
     assert model.checkpoint["train_info"]["steps"] == 2 * math.ceil(n_fit / 128)
-    cut, entry, curve, _ = ndde_tpdi.choose_held_out_cut(model.cut_ladder, xte.shape[0],
-                                                         model.params["cut_tolerance"])
+    assert ndde_tpdi.cut_tolerance(model.params) == 0.0, "held out: the best cut at the size"
+    cut, entry, curve, _ = ndde_tpdi.choose_held_out_cut(model.cut_ladder, xte.shape[0], 0.0)
     assert entry["cut"] == cut and all(c["cut"] > 0 for c in curve)
     means = {c["cut"]: (c["f_pairwise"] + c["f_bcubed"]) / 2 for c in curve}
-    if len(model.cut_ladder) == 1:  # one size: the smallest cut within 0.01 of the best
-        assert cut == min(c for c, m in means.items() if m >= max(means.values()) - 0.01)
+    if len(model.cut_ladder) == 1:  # one size: a cut with the best score
+        assert means[cut] == max(means.values())
     pred = model.predict(xte)
     assert model.cut_ == cut
     model.save(tmp_path / "m")
@@ -138,4 +138,6 @@ def test_cut_auto_is_chosen_on_identities_the_similarity_never_trained_on(tmp_pa
     assert refit.cut_ == cut
     whole = ndde_tpdi.Model(knn={"k": 20}, cut="auto", cut_on="train_part", model=cfg).fit(x, y)
     assert whole.cut_ladder is None
+    assert ndde_tpdi.cut_tolerance(whole.params) == 0.01, "the train part keeps the hedge"
+    assert ndde_tpdi.cut_tolerance({**whole.params, "cut_tolerance": 0.03}) == 0.03
     assert whole.checkpoint["train_info"]["steps"] == 2 * math.ceil(y.size / 128)
