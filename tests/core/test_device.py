@@ -1,9 +1,11 @@
 """Where the torch stages run: CUDA when torch sees a GPU, the CPU otherwise."""
 
+import os
+
 import pytest
 import torch
 
-from facecluster.core.device import pick_device
+from facecluster.core.device import pick_device, seed_torch
 
 
 def test_auto_picks_cuda_when_torch_sees_a_gpu(monkeypatch):
@@ -23,3 +25,24 @@ def test_auto_falls_back_to_the_cpu(monkeypatch):
 def test_unknown_device_is_refused():
     with pytest.raises(ValueError, match="'auto', 'cpu' or 'cuda'"):
         pick_device("gpu")
+
+
+def test_seed_torch_seeds_and_turns_the_deterministic_kernels_on(monkeypatch):
+    """The same draws after the same seed, the deterministic kernels on (warning, not
+    failing, where an operation has none), cuBLAS's workspace asked for unless set."""
+    before = (torch.are_deterministic_algorithms_enabled(),
+              torch.is_deterministic_algorithms_warn_only_enabled())
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    try:
+        seed_torch(3)
+        first = torch.rand(4)
+        assert torch.are_deterministic_algorithms_enabled()
+        assert torch.is_deterministic_algorithms_warn_only_enabled()
+        seed_torch(3)
+        assert torch.equal(torch.rand(4), first)
+        assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
+        monkeypatch.setenv("CUBLAS_WORKSPACE_CONFIG", ":16:8")
+        seed_torch(3)
+        assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":16:8", "a user's setting is kept"
+    finally:
+        torch.use_deterministic_algorithms(before[0], warn_only=before[1])

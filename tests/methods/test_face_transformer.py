@@ -129,6 +129,25 @@ def test_the_loss_falls_on_tiny(tiny, mode):
     assert info["loss_last"] < 0.7 * info["loss_first"], info
 
 
+def test_training_twice_on_two_threads_gives_the_same_weights(tiny):
+    """A run from scratch gives the same model twice: with two CPU threads the backward of
+    the batch's gathered rows added in a varying order, and three trainings of three steps
+    gave three different sets of weights before ``core.device.seed_torch``."""
+    (x, y), _ = tiny
+    x = np.repeat(x, 4, axis=1) / 2.0  # 128-D unit rows: large enough for threaded kernels
+    ids, _, _ = knn_graph(x, k=21)
+    cfg = {**ft.Model().params["model"], "hop1": 20, "steps": 3, "warmup": 1}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        runs = [network.train(x, ids, y, cfg, seed=0, device="cpu")[0]["state_dict"]
+                for _ in range(2)]
+    finally:
+        torch.set_num_threads(threads)
+    for name, weights in runs[0].items():
+        assert torch.equal(weights, runs[1][name]), name
+
+
 def test_the_validation_keeps_a_trained_model_and_the_model_round_trips(tiny, tmp_path):
     (xtr, ytr), (xte, yte) = tiny
     model = ft.Model(knn={"k": 12}, model={"hop1": 10, "steps": 90, "val_every": 30,

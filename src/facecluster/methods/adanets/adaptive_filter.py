@@ -42,7 +42,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ...core import io
-from ...core.device import pick_device
+from ...core.device import pick_device, seed_torch
 from ...core.params import Param, Params, boolean, choice, integer, number
 from ...core.progress import Progress, log
 
@@ -319,7 +319,7 @@ def train_filter(features: np.ndarray, cand_ids: np.ndarray, k_off: np.ndarray,
     stopped_by = "steps"
     # A forked RNG keeps the caller's global torch random state untouched.
     with torch.random.fork_rng(devices=cuda_devices):
-        torch.manual_seed(seed)
+        seed_torch(seed)
         model = AdaptiveFilter.from_config(cfg).to(dev)
         if cfg["variant"] == "reg":
             # Start from the mean target: the constant predictor is the floor to beat.

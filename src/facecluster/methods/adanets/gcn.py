@@ -36,7 +36,7 @@ import torch
 from torch import nn
 
 from ...core import io, selection
-from ...core.device import pick_device
+from ...core.device import pick_device, seed_torch
 from ...core.params import Param, Params, boolean, choice, integer, number
 from ...core.progress import Progress, log
 
@@ -238,7 +238,7 @@ def train_gcn(features: np.ndarray, adj: sp.csr_matrix, labels: np.ndarray, conf
     if val_neighbours not in VAL_NEIGHBOURS:
         raise ValueError(f"val_neighbours must be one of {VAL_NEIGHBOURS}, not {val_neighbours!r}")
     dev = pick_device(device)
-    torch.manual_seed(seed)
+    seed_torch(seed)
     rng = np.random.default_rng(seed)
     features = np.asarray(features, dtype=np.float32)
     labels = np.asarray(labels)

@@ -43,7 +43,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ...core.device import pick_device
+from ...core.device import pick_device, seed_torch
 from ...core.progress import Progress, log
 from ...core.selection import HeldOutSelection
 
@@ -273,7 +273,7 @@ def train(features: np.ndarray, ids: np.ndarray, labels: np.ndarray, cfg: dict,
 
     Raises ``FloatingPointError`` when the loss is not finite."""
     dev = pick_device(device)
-    torch.manual_seed(seed)
+    seed_torch(seed)
     rng = np.random.default_rng([seed, 5])
     n, dim = features.shape
     held = np.zeros(n, dtype=bool) if held is None or score is None else held

@@ -29,7 +29,7 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
-from ...core.device import pick_device
+from ...core.device import pick_device, seed_torch
 from ...core.progress import Progress, log
 from .gcn_v import GraphConv, _lr, _state
 
@@ -119,7 +119,7 @@ def train(hidden: np.ndarray, confidence: np.ndarray, ids: np.ndarray, sims: np.
     from .gcn_v import affinity
 
     dev = pick_device(device)
-    torch.manual_seed(seed)
+    seed_torch(seed)
     rng = np.random.default_rng([seed, 5])
     adjacency = affinity(ids, sims)
     centres = top_vertices(confidence, cfg["rho_train"])

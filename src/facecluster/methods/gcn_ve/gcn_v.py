@@ -31,7 +31,7 @@ from torch import nn
 
 from ...core.components import components_from_edges
 from ...core.sparse import similarity_graph
-from ...core.device import pick_device
+from ...core.device import pick_device, seed_torch
 from ...core.progress import Progress, log
 from ...core.selection import HeldOutSelection
 
@@ -167,7 +167,7 @@ def train(features: np.ndarray, ids: np.ndarray, sims: np.ndarray, labels: np.nd
     Raises ``FloatingPointError`` when the loss is not finite (learn-to-cluster issue #60:
     NaN loss on 512-D features)."""
     dev = pick_device(device)
-    torch.manual_seed(seed)
+    seed_torch(seed)
     n = features.shape[0]
     x = torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32)).to(dev)
     agg = torch.from_numpy(np.asarray(affinity(ids, sims) @ features, dtype=np.float32)).to(dev)

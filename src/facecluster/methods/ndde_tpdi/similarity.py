@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ...core.device import pick_device
+from ...core.device import pick_device, seed_torch
 from ...core.progress import Progress, log
 
 
@@ -88,7 +88,7 @@ def train(features: np.ndarray, ids: np.ndarray, labels: np.ndarray, cfg: dict, 
     the kNN lists (self first), ``labels`` (N,) the identities; ``cfg`` the ``model``
     settings (width, heads, ff, dropout, project, lr, weight_decay, epochs, batch_size)."""
     dev = pick_device(device)
-    torch.manual_seed(seed)
+    seed_torch(seed)
     rng = np.random.default_rng(seed)
     n, k = ids.shape
     model = PairSimilarity(features.shape[1], k, cfg["width"], cfg["heads"], cfg["ff"],
