@@ -31,9 +31,9 @@ def seed_torch(seed: int) -> None:
 
     With more than one CPU thread the backward of a gather of rows that a batch repeats
     (``table[index]``, index_put with accumulation) adds in an order that varies from run
-    to run: a 1,000-step training of the Face Transformer on the default set gave
-    different weights every run (checked 2026-12-01; the same twice with one thread or
-    with the deterministic kernels, at no measured cost).  The setting is process-wide and
+    to run: three 60-step trainings of an attention model on the default set's train part
+    gave three different sets of weights (checked 2026-12-01; the same every time with one
+    thread or with the deterministic kernels, at no measured cost; README, Reproducibility).  The setting is process-wide and
     stays on after training (``torch.use_deterministic_algorithms``); ``warn_only``: an
     operation with no deterministic kernel (some on CUDA) warns instead of failing.
     cuBLAS's deterministic workspace is asked for unless the environment already sets one
