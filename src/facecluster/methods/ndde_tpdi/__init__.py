@@ -333,12 +333,12 @@ def plan(ctx, s: dict) -> Outcome:
                                 {**linkage, "val_fraction": s["val_fraction"],
                                  "seed": s["seed"], "knn": ctx.knn_params},
                                 under=str(Path(cut_model).parent), label="cut-auto")
-        params["cut_tolerance"] = cut_tolerance(s)
     elif s["cut"] == "auto":
         train = distances("train")
         inputs["calibration"] = ctx.add("calibrate", {"distances": train,
                                                       "features": ctx.features("train")},
                                         linkage, under=str(Path(train).parent), label="cut-auto")
+    if s["cut"] == "auto":  # either rule: its own tolerance
         params["cut_tolerance"] = cut_tolerance(s)
     label = f"link-{'tpdi' if s['tpdi'] else 'd'}-{s['density']}-{s['cut']}"
     clusters = ctx.add("cluster", inputs, params, under=str(Path(test).parent), label=label)
