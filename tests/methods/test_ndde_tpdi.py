@@ -141,3 +141,20 @@ def test_cut_auto_is_chosen_on_identities_the_similarity_never_trained_on(tmp_pa
     assert ndde_tpdi.cut_tolerance(whole.params) == 0.01, "the train part keeps the hedge"
     assert ndde_tpdi.cut_tolerance({**whole.params, "cut_tolerance": 0.03}) == 0.03
     assert whole.checkpoint["train_info"]["steps"] == 2 * math.ceil(y.size / 128)
+
+
+def test_the_held_out_cut_is_not_hedged_for_a_larger_part():
+    """Best at cut 0.85, 0.005 lower at 0.80 (the cautious side): a hedge of 0.01 would
+    take 0.80 for a part four times the held-out part's size; the cut stays the best at
+    every size (``CUT_BEYOND`` 0), and a tolerance of the experiment's own still applies."""
+    from facecluster.methods import ndde_tpdi
+
+    peak = {0.85: 1.0, 0.8: 0.995}
+    curve = [{"cut": neg, "f_pairwise": peak.get(-neg, 0.5), "f_bcubed": peak.get(-neg, 0.5)}
+             for neg in ndde_tpdi.NEG_CUT_GRID]
+    ladder = [{"n_faces": 500, "draws": 1, "scores": curve}]
+    assert ndde_tpdi.CUT_BEYOND == 0.0
+    for n in (None, 500, 2000, 100_000):
+        cut, entry, scores, where = ndde_tpdi.choose_held_out_cut(ladder, n, 0.0)
+        assert cut == 0.85 and entry["cut"] == 0.85 and "hedged" not in where
+    assert ndde_tpdi.choose_held_out_cut(ladder, 2000, 0.01)[0] == 0.8

@@ -10,7 +10,8 @@ is: their own kNN graph, structure space, adaptive filter, graph and GCN embeddi
 held-out part and on draws of its identities at halvings of its size
 (``core.selection.ladder_scores``), so that the θ used on a test part of N faces is chosen
 for N (``core.selection.choose_for_size``).  A test part larger than the held-out part takes
-the whole held-out part's choice.
+the whole held-out part's choice, hedged towards the plateau's top for up to two doublings
+(``core.selection.choose_held_out``).
 
 The adaptive filter was trained on every identity of the train part, the held-out ones
 included (its k_off targets); only the GCN never saw them.

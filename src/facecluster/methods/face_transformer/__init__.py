@@ -307,7 +307,8 @@ STAGES = (
     Stage("link", "links.h5", link_stage, "LP's P(same identity) of every face and its hop1 "
           "candidates", threads="all", gpu=True, memory=(1000, 8), runtime=(20, 1.0)),
     Stage("cluster", "clusters.h5", cluster_stage, "links with P > τ, union-find",
-          table=True, memory=(1000, 6), runtime=(10, 0.05)),
+          table=True, memory=(1000, 6), runtime=(10, 0.05),
+          version=2),  # 2: τ auto hedged for up to two doublings (selection.HELD_OUT_DOUBLINGS)
     Stage("bundle", "model", bundle_stage, "the trained networks and τ as a model folder",
           memory=(1000, 0), runtime=(5, 0.0)),
 )

@@ -385,7 +385,8 @@ STAGES = (
     Stage("train_e", "gcn_e.pt", train_e_stage, "GCN-E on the train part's confident "
           "vertices", threads="all", gpu=True, memory=(2000, 8), runtime=(30, 0.5)),
     Stage("deduce", "clusters.h5", deduce_stage, "tree deduction cut at τ (GCN-E's links "
-          "with V+E)", threads="all", table=True, memory=(1000, 8), runtime=(10, 0.2)),
+          "with V+E)", threads="all", table=True, memory=(1000, 8), runtime=(10, 0.2),
+          version=2),  # 2: τ auto hedged for up to two doublings (selection.HELD_OUT_DOUBLINGS)
     Stage("bundle", "model", bundle_stage, "the trained models and τ as a model folder",
           memory=(1000, 0), runtime=(5, 0.0)),
 )
