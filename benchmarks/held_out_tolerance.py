@@ -3,11 +3,10 @@
     python benchmarks/held_out_tolerance.py EXPERIMENT [EXPERIMENT ...] [--pairs PAIR ...]
 
 For each finished pair of the evaluation matrix (benchmarks/evaluate.py) and each named
-experiment whose threshold is chosen on held-out identities clustered alone (its clusters
-read a ``tau``, ``cut`` or ``theta`` ladder), chooses the threshold again from the stored
-ladder for the test part's size at several tolerances (``core.selection.choose_held_out``)
-and scores each choice on the test part's curve (the method's ``scan``; reads the test
-labels, a diagnostic).  Prints per pair the value and mean of F_P and F_B at each
+experiment whose threshold is chosen on held-out identities clustered alone, chooses the
+threshold again from the stored ladder for the test part's size at several tolerances, by
+the method's own rule (its ``held_out_choice``), and scores each choice on the test part's
+curve (the method's ``scan``; reads the test labels, a diagnostic).  Prints per pair the value and mean of F_P and F_B at each
 tolerance, then per experiment the mean over the pairs and how many choices are within one
 point of the test part's best.  Nothing is trained or written.  Run from the repository root.
 """
@@ -24,20 +23,9 @@ sys.path.insert(0, str(HERE))
 import evaluate
 
 from facecluster import registry
-from facecluster.core import io, planning, selection
+from facecluster.core import io, planning
 
 TOLERANCES = (0.0, 0.005, 0.01, 0.02)
-LADDERS = ("tau", "cut", "theta")  # the inputs a held-out ladder comes in as
-
-
-def grid_of(method: str):
-    """The grid a trained method chooses its held-out value on (the ladder holds only the
-    values its coarse-to-fine search scored; the choice interpolates on the whole grid)."""
-    from facecluster.methods import face_transformer, gcn_ve, ndde_tpdi
-    from facecluster.methods.adanets.gcn import THETA_GRID
-
-    return {"face_transformer": face_transformer.TAU_GRID, "gcn_ve": gcn_ve.TAU_GRID,
-            "ndde_tpdi": ndde_tpdi.NEG_CUT_GRID, "adanets": THETA_GRID}[method]
 
 
 def main(argv=None) -> int:
@@ -58,21 +46,20 @@ def main(argv=None) -> int:
             if experiment not in row:
                 continue
             outcome = row[experiment]["outcome"]
+            method = registry.get(outcome.method)
             job = plan.job(outcome.clusters)
-            key = next((k for k in LADDERS if k in job.inputs), None)
-            if key is None:
+            choice = method.held_out_choice
+            first = choice(job.inputs, labels.size, TOLERANCES[0]) if choice else None
+            if first is None:
                 print(f"{dataset} {experiment}: not chosen on a held-out ladder", file=sys.stderr)
                 continue
-            ladder = io.read_json(job.inputs[key])["ladder"]
-            grid = list(grid_of(outcome.method))
-            sign = -1.0 if grid[-1] <= 0 else 1.0  # NDDe/TPDi keeps its cut as −cut
-            curve = registry.get(outcome.method).scan(job.inputs, job.params, labels)
+            key = first[0]
+            curve = method.scan(job.inputs, job.params, labels)
             test = {round(c[key], 6): 50 * (c["f_pairwise"] + c["f_bcubed"]) for c in curve}
             best = max(test.values())
             cells = []
             for t in TOLERANCES:
-                value, *_ = selection.choose_held_out(ladder, labels.size, key, grid, t)
-                value = round(sign * value, 6)
+                value = round(choice(job.inputs, labels.size, t)[1], 6)
                 score = test[min(test, key=lambda v: abs(v - value))]
                 totals[experiment][t].append((score, best - score))
                 cells.append(f"{t}: {value:g} → {score:.1f}")

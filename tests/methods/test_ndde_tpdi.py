@@ -158,3 +158,20 @@ def test_the_held_out_cut_is_not_hedged_for_a_larger_part():
         cut, entry, scores, where = ndde_tpdi.choose_held_out_cut(ladder, n, 0.0)
         assert cut == 0.85 and entry["cut"] == 0.85 and "hedged" not in where
     assert ndde_tpdi.choose_held_out_cut(ladder, 2000, 0.01)[0] == 0.8
+
+
+def test_the_held_out_choice_of_the_contract_is_the_cut_rule(tmp_path):
+    """``METHOD.held_out_choice`` (the diagnostics' entry) reads the cluster stage's ladder
+    and takes the cut ``choose_held_out_cut`` takes; None without a ladder."""
+    from facecluster.core import io
+    from facecluster.methods import ndde_tpdi
+
+    peak = {0.85: 1.0, 0.8: 0.995}
+    curve = [{"cut": neg, "f_pairwise": peak.get(-neg, 0.5), "f_bcubed": peak.get(-neg, 0.5)}
+             for neg in ndde_tpdi.NEG_CUT_GRID]
+    io.write_json(tmp_path / "cut.json", {"ladder": [{"n_faces": 500, "draws": 1,
+                                                      "scores": curve}]})
+    choice = ndde_tpdi.METHOD.held_out_choice
+    assert choice({"cut": str(tmp_path / "cut.json")}, 2000, 0.0) == ("cut", 0.85)
+    assert choice({"cut": str(tmp_path / "cut.json")}, 2000, 0.01) == ("cut", 0.8)
+    assert choice({"distances": "d.h5"}, 2000, 0.0) is None

@@ -90,3 +90,36 @@ def test_two_runs_from_scratch_write_byte_identical_results(tiny_reference, tmp_
                                                for p in (second / "results").rglob(name))
     for path in first + [Path("results/summary.tsv")]:
         assert (tiny_reference / path).read_bytes() == (second / path).read_bytes(), path
+
+
+def test_every_held_out_choice_is_none_without_a_ladder():
+    """A method's ``held_out_choice`` answers None for final-stage inputs that hold no
+    held-out ladder (a fixed threshold, or one chosen on the train part)."""
+    from facecluster import registry
+
+    declared = [registry.get(name) for name in registry.names()
+                if registry.get(name).held_out_choice is not None]
+    assert {m.name for m in declared} >= {"adanets", "face_transformer", "gcn_ve", "ndde_tpdi"}
+    for method in declared:
+        assert method.held_out_choice({"features": "f.zarr"}, 1000, 0.0) is None, method.name
+
+
+def test_each_held_out_choice_reads_its_final_stages_ladder(tmp_path):
+    """A ladder peaked at the middle of each trained method's grid: its ``held_out_choice``
+    names the threshold as its ``scan`` does and takes the peak for the held-out part's
+    size."""
+    from facecluster.core import io
+    from facecluster.methods import face_transformer, gcn_ve
+    from facecluster.methods.adanets import METHOD as ADANETS
+    from facecluster.methods.adanets.gcn import THETA_GRID
+
+    for method, key, grid in ((face_transformer.METHOD, "tau", face_transformer.TAU_GRID),
+                              (gcn_ve.METHOD, "tau", gcn_ve.TAU_GRID),
+                              (ADANETS, "theta", THETA_GRID)):
+        grid = [float(v) for v in grid]
+        peak = grid[len(grid) // 2]
+        curve = [{key: v, "f_pairwise": 1.0 if v == peak else 0.5,
+                  "f_bcubed": 1.0 if v == peak else 0.5} for v in grid]
+        path = tmp_path / f"{method.name}.json"
+        io.write_json(path, {"ladder": [{"n_faces": 800, "draws": 1, "scores": curve}]})
+        assert method.held_out_choice({key: str(path)}, 800, 0.0) == (key, peak), method.name

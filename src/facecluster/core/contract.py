@@ -13,6 +13,9 @@ a :class:`Method`:
   :class:`~facecluster.core.planning.PlanContext`, and the :class:`Outcome`;
 - ``scan`` (optional): the final clusters' scores over the method's threshold, from the
   final stage's inputs (diagnostics on labeled test parts, and the report's curves);
+- ``held_out_choice`` (optional): for a threshold chosen on held-out identities clustered
+  alone, the value its rule takes for a part of a given size at a given tolerance, from the
+  final stage's inputs (the evaluation matrix's diagnostics of the rule);
 - ``model``: a :class:`ClusterModel` subclass with ``fit(features, labels)`` and
   ``predict(features) -> labels``, which also serves new unlabeled faces (an untrained
   method's ``fit`` does nothing and its ``predict`` just clusters); ``save`` writes it to a
@@ -257,6 +260,11 @@ class Method:
     # and the report: scan(inputs, params, labels) -> [{name: value, "f_pairwise",
     # "f_bcubed"}] over the threshold's grid, from the final stage's inputs and params.
     scan: Callable[[dict, dict, Any], list[dict]] | None = None
+    # Optional: held_out_choice(inputs, n_faces, tolerance) -> (name, value) or None: the
+    # threshold (named and valued as ``scan``'s curve keys it) that the final stage's rule
+    # takes from the held-out ladder among its inputs for a part of ``n_faces`` faces at
+    # ``tolerance``; None when these inputs hold no held-out ladder.
+    held_out_choice: Callable[[dict, int, float], tuple[str, float] | None] | None = None
     # Optional: the method's own report figures: figures(lineage, folder) -> file names,
     # ``lineage`` mapping "{method}.{stage}" to the artifacts a result was made from.
     figures: Callable[[dict, Any], list[str]] | None = None

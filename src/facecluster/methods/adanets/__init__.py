@@ -284,6 +284,19 @@ def scan(inputs: dict, params: dict, labels) -> list[dict]:
     return list_threshold_scores(ids, sims, labels, THETA_GRID, strict=True, key="theta")
 
 
+def held_out_choice(inputs: dict, n_faces: int, tolerance: float) -> tuple[str, float] | None:
+    """``("theta", θ)`` that ``theta.choose_theta`` takes for ``n_faces`` faces at
+    ``tolerance`` from the link stage's ``theta`` ladder; None without one (the contract's
+    diagnostic)."""
+    from ...core import io
+    from .theta import choose_theta
+
+    if "theta" not in inputs:
+        return None
+    ladder = io.read_json(inputs["theta"])["ladder"]
+    return "theta", choose_theta(ladder, n_faces, {"theta_tolerance": tolerance})[0]
+
+
 METHOD = Method(
     name="adanets",
     doc="Ada-NETS (ICLR 2022): structure space, adaptive filter, GCN, linkage",
@@ -293,6 +306,7 @@ METHOD = Method(
     model=Model,
     needs_labels=needs_labels,
     scan=scan,
+    held_out_choice=held_out_choice,
     figures=lambda lineage, out: _figures(lineage, out),
 )
 
