@@ -133,30 +133,30 @@ def test_a_part_larger_than_the_train_part_is_hedged_towards_the_plateau_top():
     assert choose_for_size(ladder, 4000, "threshold", grid, 0.0)[3] == "all 4000 faces"
 
 
-def test_a_held_out_choice_is_hedged_for_two_doublings_and_can_be_left_unhedged():
-    """The curve above on a held-out part of 1,000 faces: the train-part rule stops hedging
-    at 0.01 (twice the size), the held-out rule grows to 0.02 (four times), which reaches
-    0.90 (0.015 below the best); ``beyond`` 0 keeps the best whatever the size."""
-    from facecluster.core.selection import (HELD_OUT_DOUBLINGS, THRESHOLD_GRID,
-                                            choose_for_size, choose_held_out)
+def test_a_held_out_choice_is_hedged_for_its_doublings_and_can_be_left_unhedged():
+    """The curve above on a held-out part of 1,000 faces: one doubling (the default) stops
+    hedging at 0.01 (twice the size); two grow to 0.02 (four times), which reaches 0.90
+    (0.015 below the best); ``beyond`` 0 keeps the best whatever the size."""
+    from facecluster.core.selection import THRESHOLD_GRID, choose_held_out
 
-    assert HELD_OUT_DOUBLINGS == 2.0
     grid = THRESHOLD_GRID.tolist()
     peak = {0.8: 1.0, 0.85: 0.995, 0.9: 0.985}
     curve = [{"threshold": t, "f_pairwise": peak.get(t, 0.5), "f_bcubed": peak.get(t, 0.5)}
              for t in grid]
     ladder = [{"n_faces": 1000, "draws": 1, "scores": curve}]
-    held = {n: choose_held_out(ladder, n, "threshold", grid, 0.0)[0]
-            for n in (None, 1000, 1900, 2000, 2900, 4000, 10_000)}
+    sizes = (None, 1000, 1900, 2000, 2900, 4000, 10_000)
+    one = {n: choose_held_out(ladder, n, "threshold", grid, 0.0)[0] for n in sizes}
+    two = {n: choose_held_out(ladder, n, "threshold", grid, 0.0, doublings=2)[0] for n in sizes}
     # 2,900: log2(2.9) = 1.54 -> 0.0154, past 0.90's 0.015; 2,000: 0.01, short of it.
-    assert held == {None: 0.8, 1000: 0.8, 1900: 0.85, 2000: 0.85, 2900: 0.9, 4000: 0.9,
-                    10_000: 0.9}
-    assert choose_for_size(ladder, 10_000, "threshold", grid, 0.0)[0] == 0.85, \
-        "the train-part rule keeps one doubling"
-    value, _, _, where = choose_held_out(ladder, 4000, "threshold", grid, 0.0)
+    assert one == {None: 0.8, 1000: 0.8, 1900: 0.85, 2000: 0.85, 2900: 0.85, 4000: 0.85,
+                   10_000: 0.85}
+    assert two == {None: 0.8, 1000: 0.8, 1900: 0.85, 2000: 0.85, 2900: 0.9, 4000: 0.9,
+                   10_000: 0.9}
+    where = choose_held_out(ladder, 4000, "threshold", grid, 0.0, doublings=2)[3]
     assert where == ("held-out training identities clustered alone, all 1000 faces, "
                      "hedged by 0.020 for 4000 faces")
-    assert choose_held_out(ladder, 10_000, "threshold", grid, 0.0, beyond=0.0)[0] == 0.8
+    assert choose_held_out(ladder, 10_000, "threshold", grid, 0.0, beyond=0.0,
+                           doublings=2)[0] == 0.8
 
 
 def test_mean_scores_average_draws_over_the_same_values():

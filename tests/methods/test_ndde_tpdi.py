@@ -155,7 +155,7 @@ def test_the_held_out_cut_is_not_hedged_for_a_larger_part():
     ladder = [{"n_faces": 500, "draws": 1, "scores": curve}]
     assert ndde_tpdi.CUT_BEYOND == 0.0
     for n in (None, 500, 2000, 100_000):
-        cut, entry, scores, where = ndde_tpdi.choose_held_out_cut(ladder, n, 0.0)
+        cut, entry, _, where = ndde_tpdi.choose_held_out_cut(ladder, n, 0.0)
         assert cut == 0.85 and entry["cut"] == 0.85 and "hedged" not in where
     assert ndde_tpdi.choose_held_out_cut(ladder, 2000, 0.01)[0] == 0.8
 

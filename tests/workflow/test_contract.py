@@ -105,21 +105,26 @@ def test_every_held_out_choice_is_none_without_a_ladder():
 
 
 def test_each_held_out_choice_reads_its_final_stages_ladder(tmp_path):
-    """A ladder peaked at the middle of each trained method's grid: its ``held_out_choice``
-    names the threshold as its ``scan`` does and takes the peak for the held-out part's
-    size."""
+    """A ladder peaked at the middle of each trained method's grid, the next value 0.015
+    lower: its ``held_out_choice`` names the threshold as its ``scan`` does and takes the
+    peak for the held-out part's size; for four times that size GCN-V and the Face
+    Transformer hedge by 0.02 (two doublings) and take the next value, Ada-NETS by 0.01
+    (one) and keeps the peak."""
     from facecluster.core import io
     from facecluster.methods import face_transformer, gcn_ve
     from facecluster.methods.adanets import METHOD as ADANETS
     from facecluster.methods.adanets.gcn import THETA_GRID
 
-    for method, key, grid in ((face_transformer.METHOD, "tau", face_transformer.TAU_GRID),
-                              (gcn_ve.METHOD, "tau", gcn_ve.TAU_GRID),
-                              (ADANETS, "theta", THETA_GRID)):
+    for method, key, grid, hedged in (
+            (face_transformer.METHOD, "tau", face_transformer.TAU_GRID, True),
+            (gcn_ve.METHOD, "tau", gcn_ve.TAU_GRID, True), (ADANETS, "theta", THETA_GRID, False)):
         grid = [float(v) for v in grid]
-        peak = grid[len(grid) // 2]
-        curve = [{key: v, "f_pairwise": 1.0 if v == peak else 0.5,
-                  "f_bcubed": 1.0 if v == peak else 0.5} for v in grid]
+        i = len(grid) // 2
+        means = {grid[i]: 1.0, grid[i + 1]: 0.985}
+        curve = [{key: v, "f_pairwise": means.get(v, 0.5), "f_bcubed": means.get(v, 0.5)}
+                 for v in grid]
         path = tmp_path / f"{method.name}.json"
         io.write_json(path, {"ladder": [{"n_faces": 800, "draws": 1, "scores": curve}]})
-        assert method.held_out_choice({key: str(path)}, 800, 0.0) == (key, peak), method.name
+        assert method.held_out_choice({key: str(path)}, 800, 0.0) == (key, grid[i]), method.name
+        larger = method.held_out_choice({key: str(path)}, 3200, 0.0)
+        assert larger == (key, grid[i + 1] if hedged else grid[i]), method.name

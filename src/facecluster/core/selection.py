@@ -35,16 +35,6 @@ TOLERANCE = 0.01
 # the cliff moves up with N.
 BEYOND_TOLERANCE = 0.01
 
-# How many doublings the hedge grows for on a trained method's held-out choice.  Its held-out
-# part is a fifth of the train part's identities, so the part it clusters is often four to
-# six times larger (the evaluation matrix's generator pairs, its FaceNet pair).  Two (a hedge
-# of up to 0.02) against the one of the train-part choice, on the stored ladders of 10 pairs
-# (README, The evaluation matrix): GCN-V within a point of the test part's best on 6 of 9
-# pairs (3 with one), the Face Transformer 8 of 10 (6), Ada-NETS +0.5 on 3; fell: GCN-V on
-# gen-default −0.4, Ada-NETS on gen-dense −0.1.  Where the part is less than twice the
-# held-out part (the LFW folds) nothing moves.
-HELD_OUT_DOUBLINGS = 2.0
-
 
 def score_thresholds(cluster_at: Callable[[float], np.ndarray], labels: np.ndarray,
                      thresholds=THRESHOLD_GRID, key: str = "threshold") -> list[dict]:
@@ -274,19 +264,19 @@ def choose_for_size(ladder: list[dict], n_faces: int, key: str, grid,
 
 
 def choose_held_out(ladder: list[dict], n_faces: int | None, key: str, grid,
-                    tolerance: float, beyond: float = BEYOND_TOLERANCE
-                    ) -> tuple[float, dict, list[dict], str]:
+                    tolerance: float, beyond: float = BEYOND_TOLERANCE,
+                    doublings: float = 1.0) -> tuple[float, dict, list[dict], str]:
     """:func:`choose_for_size` on a trained method's :func:`held_out_ladder`: ``(value,
     entry, scores, where)`` for a part of ``n_faces`` faces (None: the whole held-out part),
     ``where`` naming the held-out identities.  A part larger than the held-out part is
-    hedged by ``beyond`` per doubling for up to ``HELD_OUT_DOUBLINGS`` (0: not hedged, for a
-    knob whose best value moves the other way with N).  Raises ValueError on an empty
-    ladder."""
+    hedged by ``beyond`` per doubling for up to ``doublings`` of them (each method's own,
+    measured on the evaluation matrix; ``beyond`` 0: not hedged, for a knob whose best
+    value moves the other way with N).  Raises ValueError on an empty ladder."""
     if not ladder:
         raise ValueError("no sizes to choose from")
     n = ladder[0]["n_faces"] if n_faces is None else n_faces
     value, entry, scores, where = choose_for_size(ladder, n, key, list(grid), tolerance,
-                                                  beyond, HELD_OUT_DOUBLINGS)
+                                                  beyond, doublings)
     return float(value), entry, scores, f"held-out training identities clustered alone, {where}"
 
 

@@ -94,8 +94,7 @@ STAGES = (
     Stage("embed", "embedding.zarr", stages.embed, "the GCN embedding of a graph",
           threads="all", gpu=True, memory=(2000, 6), runtime=(10, 0.05)),
     Stage("link", "clusters.h5", stages.link, "cosine > θ between embeddings, components",
-          threads="all", table=True, memory=(1000, 6), runtime=(10, 0.05),
-          version=2),  # 2: θ auto hedged for up to two doublings (selection.HELD_OUT_DOUBLINGS)
+          threads="all", table=True, memory=(1000, 6), runtime=(10, 0.05)),
     Stage("graph_cut", "clusters.h5", stages.graph_cut, "the built graph, low-cosine edges cut "
           "(Table 8)", table=True, memory=(1000, 6), runtime=(10, 0.02)),
     Stage("knn_embedding", "knn.h5", knn_stage, "the kNN graph of an embedding "
