@@ -20,9 +20,7 @@ Run from the repository root.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import subprocess
 import sys
 from pathlib import Path
 
@@ -30,7 +28,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(HERE))
-from scoreboard import merged_config  # noqa: E402
+from scoreboard import run_and_write  # noqa: E402
 
 from facecluster import registry  # noqa: E402
 from facecluster.core import io, planning  # noqa: E402
@@ -192,22 +190,8 @@ def main(argv=None) -> int:
     parser.add_argument("--no-run", action="store_true", help="only write the tables")
     parser.add_argument("--cores", default="all")
     args, snakemake_args = parser.parse_known_args(argv)
-    os.chdir(ROOT)
-    if not args.no_run:
-        command = [sys.executable, "-m", "snakemake", "all", "--cores", str(args.cores),
-                   *snakemake_args, "--configfile", str(HERE / "evaluation.yaml")]
-        print("+", " ".join(command), flush=True)
-        done = subprocess.run(command, cwd=ROOT)
-        if done.returncode != 0:
-            print(f"error: the workflow failed (exit {done.returncode})", file=sys.stderr)
-            return done.returncode
-    config = merged_config(CONFIGS)
-    text = report(config)
-    out = ROOT / config["results"] / "evaluation.md"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text)
-    print(text)
-    return 0
+    return run_and_write(CONFIGS, not args.no_run, args.cores, snakemake_args, report,
+                         "evaluation.md")
 
 
 if __name__ == "__main__":

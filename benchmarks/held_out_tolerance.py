@@ -21,6 +21,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "src"))
 sys.path.insert(0, str(HERE))
 import evaluate
+from scoreboard import merged_config
 
 from facecluster import registry
 from facecluster.core import io, planning
@@ -33,7 +34,7 @@ def main(argv=None) -> int:
     parser.add_argument("experiments", nargs="+")
     parser.add_argument("--pairs", nargs="*", help="default: every pair with results")
     args = parser.parse_args(argv)
-    config = evaluate.merged_config(evaluate.CONFIGS)
+    config = merged_config(evaluate.CONFIGS)
     config["run"]["experiments"] = args.experiments
     if args.pairs:
         config["run"]["datasets"] = args.pairs

@@ -182,9 +182,19 @@ def main(argv=None) -> int:
                              "table (repeatable; e.g. benchmarks/scoreboard-quick.yaml)")
     args, snakemake_args = parser.parse_known_args(argv)
     configs = CONFIGS + [p.resolve() for p in args.also]
+    return run_and_write(configs, not args.no_run, args.cores, snakemake_args, scoreboard,
+                         "scoreboard.md")
+
+
+def run_and_write(configs: list[Path], run: bool, cores: str, snakemake_args: list[str],
+                  render, name: str) -> int:
+    """The benchmarks' main: with ``run``, the workflow (``snakemake all``) on ``configs``
+    (the first is the workflow's default configuration, the others are merged over it),
+    then ``render(config)`` written to the results folder as ``name`` and printed.  Returns
+    the workflow's exit status when it failed (nothing written), else 0."""
     os.chdir(ROOT)  # the configuration's paths are relative to the repository root
-    if not args.no_run:
-        command = [sys.executable, "-m", "snakemake", "all", "--cores", str(args.cores),
+    if run:
+        command = [sys.executable, "-m", "snakemake", "all", "--cores", str(cores),
                    *snakemake_args, "--configfile", *map(str, configs[1:])]
         print("+", " ".join(command), flush=True)
         done = subprocess.run(command, cwd=ROOT)
@@ -192,8 +202,8 @@ def main(argv=None) -> int:
             print(f"error: the workflow failed (exit {done.returncode})", file=sys.stderr)
             return done.returncode
     config = merged_config(configs)
-    text = scoreboard(config)
-    out = ROOT / config["results"] / "scoreboard.md"
+    text = render(config)
+    out = ROOT / config["results"] / name
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
     print(text)

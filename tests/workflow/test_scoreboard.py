@@ -51,3 +51,20 @@ def test_every_benchmark_configuration_plans_every_experiment_on_every_pair():
             assert plans(name).outcomes
         except planning.ConfigError as error:  # needs another configuration beside it
             pytest.fail(f"benchmarks/{name}.yaml: {error}")
+
+
+def test_run_and_write_writes_the_table_and_nothing_when_the_workflow_fails(tmp_path,
+                                                                           monkeypatch):
+    """The benchmarks' main: without a run, the rendered table lands in the configuration's
+    results folder; a workflow that fails returns its exit status and writes nothing."""
+    monkeypatch.chdir(tmp_path)  # run_and_write moves to the repository; restored after
+    config = tmp_path / "extra.yaml"
+    config.write_text(f"results: {tmp_path / 'out'}\n")
+    configs = [ROOT / "config" / "config.yaml", config]
+    render = lambda c: f"a table of {c['results']}"
+    assert scoreboard.run_and_write(configs, False, "1", [], render, "table.md") == 0
+    assert (tmp_path / "out" / "table.md").read_text() == f"a table of {tmp_path / 'out'}"
+    (tmp_path / "out" / "table.md").unlink()
+    failed = scoreboard.run_and_write(configs, True, "1", ["--no-such-option"], render,
+                                      "table.md")
+    assert failed != 0 and not (tmp_path / "out" / "table.md").exists()
