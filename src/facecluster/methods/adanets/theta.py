@@ -12,9 +12,9 @@ held-out part and on draws of its identities at halvings of its size
 for N (``core.selection.choose_for_size``).  A test part larger than the held-out part takes
 the whole held-out part's choice, hedged towards the plateau's top for one doubling
 (``core.selection.choose_held_out``).  Two doublings, as GCN-V and the Face Transformer
-take, scored +0.5 on the three evaluation-matrix pairs with stored ladders and −1.0 to −1.4
-on the default set's three seeds, where the held-out part's θ is already above the test
-part's best (README).
+take, scored +0.55 on the six evaluation-matrix pairs with stored ladders (gen-low-quality
++2.2, gen-lookalikes −0.4) and −1.0 to −1.4 on the default set's three seeds, where the
+held-out part's θ is already above the test part's best (README, The held-out hedge).
 
 The adaptive filter was trained on every identity of the train part, the held-out ones
 included (its k_off targets); only the GCN never saw them.
