@@ -6,9 +6,9 @@ For each finished pair of the evaluation matrix (benchmarks/evaluate.py) and eac
 experiment whose threshold is chosen on held-out identities clustered alone, chooses the
 threshold again from the stored ladder for the test part's size at several tolerances, by
 the method's own rule (its ``held_out_choice``), and scores each choice on the test part's
-curve (the method's ``scan``; reads the test labels, a diagnostic).  Prints per pair the value and mean of F_P and F_B at each
-tolerance, then per experiment the mean over the pairs and how many choices are within one
-point of the test part's best.  Nothing is trained or written.  Run from the repository root.
+curve (the method's ``scan``; reads the test labels, a diagnostic).  Prints per pair the
+value and mean of F_P and F_B at each tolerance, then per experiment the mean over the
+pairs and how many choices are within one point of the test part's best.  Nothing is trained or written.  Run from the repository root.
 """
 
 from __future__ import annotations

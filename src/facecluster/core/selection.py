@@ -15,7 +15,8 @@ top of the plateau (``BEYOND_TOLERANCE``; at MS1M scale the best train-side valu
 584k faces together where the plateau top did not: README, Performance).  A trained
 method's threshold, chosen on a few hundred held-out identities whose curve can be noisy,
 keeps ``TOLERANCE`` unless the matrix measured 0 better for that method (its own
-``*_tolerance`` default says which).
+``*_tolerance`` default says which); for a part larger than its held-out part, each method
+passes the hedge the matrix measured for it (:func:`choose_held_out`).
 """
 
 from __future__ import annotations
