@@ -31,6 +31,16 @@ def artifacts(workdir: Path) -> dict[Path, tuple[int, int]]:
     return found
 
 
+def glob_while_writing(root: Path, name: str) -> list[Path]:
+    """``root.rglob(name)`` while a run writes under ``root``: an atomic write's temporary
+    folder can vanish between being listed and being scanned, and that poll finds
+    nothing (the next one looks again)."""
+    try:
+        return list(root.rglob(name))
+    except FileNotFoundError:
+        return []
+
+
 def kill_during(workdir: Path, stage_log: str, timeout: float = 600) -> Path:
     """Run the tiny workflow and SIGKILL Snakemake's whole process group (Snakemake and
     the job it runs) as soon as the job writing ``stage_log`` has started."""
@@ -42,7 +52,7 @@ def kill_during(workdir: Path, stage_log: str, timeout: float = 600) -> Path:
     deadline = time.monotonic() + timeout
     try:
         while True:
-            logs = list((workdir / "results").rglob(stage_log))
+            logs = glob_while_writing(workdir / "results", stage_log)
             if logs and logs[0].stat().st_size > 0:  # the job's first log line: it runs
                 break
             if proc.poll() is not None:
@@ -104,3 +114,21 @@ def _cmdline(pid: str) -> bytes:
         return Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:  # gone meanwhile, or not ours to read
         return b""
+
+
+def test_the_poll_survives_a_folder_that_vanishes_while_it_scans(tmp_path, monkeypatch):
+    """The race CI met: a temporary ``.partial`` folder listed, then renamed away before
+    it was scanned; the poll answers nothing found instead of raising."""
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    (tmp_path / "a" / "gcn.log").write_text("x")
+    real = os.scandir
+
+    def vanishing(path="."):
+        if str(path).endswith("b"):
+            raise FileNotFoundError(2, "No such file or directory", str(path))
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", vanishing)
+    assert glob_while_writing(tmp_path, "gcn.log") == []
+    monkeypatch.setattr(os, "scandir", real)
+    assert glob_while_writing(tmp_path, "gcn.log") == [tmp_path / "a" / "gcn.log"]
