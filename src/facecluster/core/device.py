@@ -33,9 +33,10 @@ def seed_torch(seed: int) -> None:
     (``table[index]``, index_put with accumulation) adds in an order that varies from run
     to run: three 60-step trainings of an attention model on the default set's train part
     gave three different sets of weights (checked 2026-12-01; the same every time with one
-    thread or with the deterministic kernels, at no measured cost; README, Reproducibility).  The setting is process-wide and
-    stays on after training (``torch.use_deterministic_algorithms``); ``warn_only``: an
-    operation with no deterministic kernel (some on CUDA) warns instead of failing.
+    thread or with the deterministic kernels, at no measured cost; README,
+    Reproducibility).  The setting is process-wide and stays on after training
+    (``torch.use_deterministic_algorithms``); ``warn_only``: an operation with no
+    deterministic kernel (some on CUDA) warns instead of failing.
     cuBLAS's deterministic workspace is asked for unless the environment already sets one
     (it must be set before CUDA's first matrix product to take effect)."""
     import os

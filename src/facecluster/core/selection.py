@@ -281,6 +281,21 @@ def choose_held_out(ladder: list[dict], n_faces: int | None, key: str, grid,
     return float(value), entry, scores, f"held-out training identities clustered alone, {where}"
 
 
+def ladder_choice(key: str, choose: Callable[[list[dict], int, float], tuple]
+                  ) -> Callable[[dict, int, float], tuple[str, float] | None]:
+    """A method's ``held_out_choice`` (``core.contract.Method``): reads the final stage's
+    ladder input ``key`` (also the threshold's name in its ``scan``) and returns ``(key,
+    value)`` with ``value`` the first item of ``choose(ladder, n_faces, tolerance)``, the
+    method's own held-out rule; None when the inputs hold no such ladder."""
+    from . import io
+
+    def choice(inputs: dict, n_faces: int, tolerance: float) -> tuple[str, float] | None:
+        if key not in inputs:
+            return None
+        return key, choose(io.read_json(inputs[key])["ladder"], n_faces, tolerance)[0]
+    return choice
+
+
 def log_ladder(ladder: list[dict], key: str, symbol: str, sign: float = 1.0) -> None:
     """Log each size's best value of a :func:`held_out_ladder` (``sign`` −1 for a ladder
     kept on −value: a knob whose cautious side is the small value)."""

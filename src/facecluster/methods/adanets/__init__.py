@@ -283,17 +283,11 @@ def scan(inputs: dict, params: dict, labels) -> list[dict]:
     return list_threshold_scores(ids, sims, labels, THETA_GRID, strict=True, key="theta")
 
 
-def held_out_choice(inputs: dict, n_faces: int, tolerance: float) -> tuple[str, float] | None:
-    """``("theta", θ)`` that ``theta.choose_theta`` takes for ``n_faces`` faces at
-    ``tolerance`` from the link stage's ``theta`` ladder; None without one (the contract's
-    diagnostic)."""
-    from ...core import io
+def _choose_theta(ladder: list[dict], n_faces: int, tolerance: float):
+    """``theta.choose_theta`` at ``tolerance`` (the contract's ``held_out_choice``)."""
     from .theta import choose_theta
 
-    if "theta" not in inputs:
-        return None
-    ladder = io.read_json(inputs["theta"])["ladder"]
-    return "theta", choose_theta(ladder, n_faces, {"theta_tolerance": tolerance})[0]
+    return choose_theta(ladder, n_faces, {"theta_tolerance": tolerance})
 
 
 METHOD = Method(
@@ -305,7 +299,7 @@ METHOD = Method(
     model=Model,
     needs_labels=needs_labels,
     scan=scan,
-    held_out_choice=held_out_choice,
+    held_out_choice=selection.ladder_choice("theta", _choose_theta),
     figures=lambda lineage, out: _figures(lineage, out),
 )
 

@@ -366,14 +366,6 @@ def scan(inputs: dict, params: dict, labels) -> list[dict]:
                                       TAU_GRID, "tau")
 
 
-def held_out_choice(inputs: dict, n_faces: int, tolerance: float) -> tuple[str, float] | None:
-    """``("tau", τ)`` that ``choose_tau`` takes for ``n_faces`` faces at ``tolerance`` from the
-    cluster stage's ``tau`` ladder; None without one (the contract's diagnostic)."""
-    if "tau" not in inputs:
-        return None
-    return "tau", choose_tau(io.read_json(inputs["tau"])["ladder"], n_faces, tolerance)[0]
-
-
 class Model(ClusterModel):
     """The Face Transformer as a model: ``fit`` trains RE and LP on labeled faces and
     chooses τ on held-out identities; ``predict`` searches the kNN graph of new faces,
@@ -431,5 +423,5 @@ METHOD = Method(
     model=Model,
     needs_labels=lambda s: True,
     scan=scan,
-    held_out_choice=held_out_choice,
+    held_out_choice=selection.ladder_choice("tau", choose_tau),
 )

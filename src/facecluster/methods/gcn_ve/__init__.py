@@ -484,14 +484,6 @@ def scan(inputs: dict, params: dict, labels) -> list[dict]:
                                       TAU_GRID, "tau")
 
 
-def held_out_choice(inputs: dict, n_faces: int, tolerance: float) -> tuple[str, float] | None:
-    """``("tau", τ)`` that ``choose_tau`` takes for ``n_faces`` faces at ``tolerance`` from the
-    deduce stage's ``tau`` ladder; None without one (the contract's diagnostic)."""
-    if "tau" not in inputs:
-        return None
-    return "tau", choose_tau(io.read_json(inputs["tau"])["ladder"], n_faces, tolerance)[0]
-
-
 class Model(ClusterModel):
     """GCN-V (and GCN-E) as a model: ``fit`` trains on labeled faces and chooses τ,
     ``predict`` searches the kNN graph of new faces, predicts their confidences and
@@ -580,5 +572,5 @@ METHOD = Method(
     model=Model,
     needs_labels=needs_labels,
     scan=scan,
-    held_out_choice=held_out_choice,
+    held_out_choice=selection.ladder_choice("tau", choose_tau),
 )

@@ -369,16 +369,6 @@ def scan(inputs: dict, params: dict, labels) -> list[dict]:
                                       CUT_GRID, "cut")
 
 
-def held_out_choice(inputs: dict, n_faces: int, tolerance: float) -> tuple[str, float] | None:
-    """``("cut", cut)`` that ``choose_held_out_cut`` takes for ``n_faces`` faces at
-    ``tolerance`` from the cluster stage's ``cut`` ladder; None without one (the contract's
-    diagnostic)."""
-    if "cut" not in inputs:
-        return None
-    return "cut", choose_held_out_cut(io.read_json(inputs["cut"])["ladder"], n_faces,
-                                      tolerance)[0]
-
-
 class Model(ClusterModel):
     """The hard-clusters method as a model: ``fit`` trains the similarity (and chooses the
     cut), ``predict`` scores, links and cuts new faces.  With the cut chosen on held-out
@@ -456,5 +446,5 @@ METHOD = Method(
     model=Model,
     needs_labels=lambda s: s["distance"] == "learned" or s["cut"] == "auto",
     scan=scan,
-    held_out_choice=held_out_choice,
+    held_out_choice=selection.ladder_choice("cut", choose_held_out_cut),
 )
