@@ -25,7 +25,6 @@ from the repository root.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 from pathlib import Path
@@ -36,9 +35,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "src"))
 sys.path.insert(0, str(HERE))
 import evaluate
-from scoreboard import merged_config
 
-from facecluster.core import io, planning, selection
+from facecluster.core import io, selection
 
 SCORE_FIELDS = {"f_pairwise", "f_bcubed", "p_pairwise", "r_pairwise", "p_bcubed",
                 "r_bcubed", "n_clusters"}
@@ -86,15 +84,7 @@ def gaps(ladder: list[dict], drop: int, tolerance: float) -> dict[str, float] | 
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("experiments", nargs="+")
-    parser.add_argument("--pairs", nargs="*", help="default: every pair with results")
-    args = parser.parse_args(argv)
-    config = merged_config(evaluate.CONFIGS)
-    config["run"]["experiments"] = args.experiments
-    if args.pairs:
-        config["run"]["datasets"] = args.pairs
-    plan = planning.make_plan(config)
+    _, plan = evaluate.matrix_arguments(__doc__, argv)
     totals: dict[tuple[str, int, str], list[float]] = {}
     for dataset, row in evaluate.collect(plan).items():
         for experiment, entry in row.items():

@@ -28,12 +28,29 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(HERE))
-from scoreboard import run_and_write  # noqa: E402
+from scoreboard import merged_config, run_and_write  # noqa: E402
 
 from facecluster import registry  # noqa: E402
 from facecluster.core import io, planning  # noqa: E402
 
 CONFIGS = [ROOT / "config" / "config.yaml", HERE / "evaluation.yaml"]
+
+
+def matrix_arguments(doc: str, argv=None):
+    """``(args, plan)`` of a diagnostic tool over finished results: its command line
+    (``EXPERIMENT [EXPERIMENT ...] [--pairs PAIR ...]``, described by the first paragraph of
+    ``doc``) and the evaluation matrix's plan (``CONFIGS``) for those experiments on those
+    pairs (every pair of the configuration when none is named), read through
+    :func:`collect`."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("experiments", nargs="+")
+    parser.add_argument("--pairs", nargs="*", help="default: every pair with results")
+    args = parser.parse_args(argv)
+    config = merged_config(CONFIGS)
+    config["run"]["experiments"] = args.experiments
+    if args.pairs:
+        config["run"]["datasets"] = args.pairs
+    return args, planning.make_plan(config)
 
 
 def mean_f(scores: dict) -> float:

@@ -13,7 +13,6 @@ pairs and how many choices are within one point of the test part's best.  Nothin
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -21,24 +20,15 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "src"))
 sys.path.insert(0, str(HERE))
 import evaluate
-from scoreboard import merged_config
 
 from facecluster import registry
-from facecluster.core import io, planning
+from facecluster.core import io
 
 TOLERANCES = (0.0, 0.005, 0.01, 0.02)
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("experiments", nargs="+")
-    parser.add_argument("--pairs", nargs="*", help="default: every pair with results")
-    args = parser.parse_args(argv)
-    config = merged_config(evaluate.CONFIGS)
-    config["run"]["experiments"] = args.experiments
-    if args.pairs:
-        config["run"]["datasets"] = args.pairs
-    plan = planning.make_plan(config)
+    args, plan = evaluate.matrix_arguments(__doc__, argv)
     results = evaluate.collect(plan)
     totals = {e: {t: [] for t in TOLERANCES} for e in args.experiments}
     for dataset, row in results.items():
