@@ -40,7 +40,6 @@ from facecluster.core import io, selection
 
 SCORE_FIELDS = {"f_pairwise", "f_bcubed", "p_pairwise", "r_pairwise", "p_bcubed",
                 "r_bcubed", "n_clusters"}
-RULES = ("hedge1", "hedge2", "hedge3", "none", "trend")
 
 
 def mean_f(entry: dict) -> float:
