@@ -38,13 +38,10 @@ import evaluate
 
 from facecluster.core import io, selection
 
-SCORE_FIELDS = {"f_pairwise", "f_bcubed", "p_pairwise", "r_pairwise", "p_bcubed",
-                "r_bcubed", "n_clusters"}
-
 
 def mean_f(entry: dict) -> float:
     """The mean of F_P and F_B of a score entry, in points."""
-    return 50 * (entry["f_pairwise"] + entry["f_bcubed"])
+    return 100 * selection.mean_f(entry)
 
 
 def trend_choice(rungs: list[dict], n_faces: int, key: str, tolerance: float):
@@ -66,7 +63,7 @@ def gaps(ladder: list[dict], drop: int, tolerance: float) -> dict[str, float] | 
     if len(rungs) < drop + 2:
         return None
     target, rest = rungs[0], rungs[drop:]
-    key = next(k for k in target["scores"][0] if k not in SCORE_FIELDS)
+    key = selection.score_key(target["scores"][0])
     curve = {s[key]: mean_f(s) for s in target["scores"]}
     best = max(curve.values())
 

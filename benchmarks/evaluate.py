@@ -31,7 +31,7 @@ sys.path.insert(0, str(HERE))
 from scoreboard import merged_config, run_and_write  # noqa: E402
 
 from facecluster import registry  # noqa: E402
-from facecluster.core import io, planning  # noqa: E402
+from facecluster.core import io, planning, selection  # noqa: E402
 
 CONFIGS = [ROOT / "config" / "config.yaml", HERE / "evaluation.yaml"]
 
@@ -119,12 +119,12 @@ def selection_table(plan, results: dict, experiments: list[str]) -> list[str]:
             if not curve:
                 cells.append("-")
                 continue
-            best = max(curve, key=lambda point: (point["f_pairwise"] + point["f_bcubed"]) / 2)
+            best = selection.best_entry(curve)
             got = mean_f(entry["scores"])
-            gap = 100 * ((best["f_pairwise"] + best["f_bcubed"]) / 2 - got)
+            gap = 100 * (selection.mean_f(best) - got)
             within[e][0] += gap <= 1.0
             within[e][1] += 1
-            key = next(k for k in best if k not in ("f_pairwise", "f_bcubed"))
+            key = selection.score_key(best)
             chosen = (io.read_attrs(entry["outcome"].clusters).get("chosen") or {}).get(key)
             cells.append(f"{gap:.1f} ({chosen} vs {best[key]})")
         lines.append(f"| {dataset} | " + " | ".join(cells) + " |")

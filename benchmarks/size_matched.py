@@ -45,7 +45,7 @@ METHODS = ["knn_threshold", "infomap", "chinese_whispers", "hac", "dbscan"]
 
 
 def mean_f(point: dict) -> float:
-    return 100 * (point["f_pairwise"] + point["f_bcubed"]) / 2
+    return 100 * selection.mean_f(point)
 
 
 def at(curve: list[dict], key: str, value) -> dict:

@@ -170,6 +170,21 @@ def test_mean_scores_average_draws_over_the_same_values():
         mean_scores([a, [{**b[0], "tau": 0.2}]])
 
 
+
+def test_a_score_entry_names_its_value_and_ranks_by_the_mean_of_its_two_f():
+    from facecluster.core.selection import best_entry, mean_f, score_key
+
+    scores = [{"theta": 0.5, "f_pairwise": 0.9, "f_bcubed": 0.3, "n_clusters": 4},
+              {"theta": 0.6, "f_pairwise": 0.5, "f_bcubed": 0.8, "p_bcubed": 1.0},
+              {"theta": 0.7, "f_pairwise": 0.8, "f_bcubed": 0.5}]
+    assert [score_key(s) for s in scores] == ["theta"] * 3
+    assert [mean_f(s) for s in scores] == pytest.approx([0.6, 0.65, 0.65])
+    assert best_entry(scores)["theta"] == 0.6  # the first of two equal means
+    with pytest.raises(ValueError, match="without its value"):
+        score_key({"f_pairwise": 1.0, "f_bcubed": 1.0})
+    with pytest.raises(ValueError, match="no scores"):
+        best_entry([])
+
 def test_the_ladder_scores_whole_identities_at_each_size():
     """Every drawn part holds whole identities, at most the size, three different draws."""
     from facecluster.core.selection import ladder_scores

@@ -59,6 +59,35 @@ def score_thresholds(cluster_at: Callable[[float], np.ndarray], labels: np.ndarr
     return scores
 
 
+# The numbers of a score entry (:func:`score_thresholds`); its one other key names the
+# value the entry was scored at (``threshold``, ``tau``, ``theta``...).
+SCORE_FIELDS = ("f_pairwise", "f_bcubed", "p_pairwise", "r_pairwise", "p_bcubed",
+                "r_bcubed", "n_clusters")
+
+
+def mean_f(entry: dict) -> float:
+    """The mean of F_P and F_B of a score entry (0..1): what every choice on labeled data
+    ranks by."""
+    return (entry["f_pairwise"] + entry["f_bcubed"]) / 2
+
+
+def score_key(entry: dict) -> str:
+    """The name of the value a score entry was scored at: its one key that is not in
+    ``SCORE_FIELDS``.  Raises ValueError when it has none."""
+    key = next((k for k in entry if k not in SCORE_FIELDS), None)
+    if key is None:
+        raise ValueError(f"a score entry without its value: {sorted(entry)}")
+    return key
+
+
+def best_entry(scores: list[dict]) -> dict:
+    """The entry of the highest :func:`mean_f` (the first on ties).  Raises ValueError when
+    there is none."""
+    if not scores:
+        raise ValueError("no scores to choose from")
+    return max(scores, key=mean_f)
+
+
 def coarse_to_fine_scores(cluster_at: Callable[[float], np.ndarray], labels: np.ndarray,
                           thresholds, key: str = "threshold", step: int = 5,
                           tolerance: float = TOLERANCE, margin: float = 0.03) -> list[dict]:
@@ -80,7 +109,7 @@ def coarse_to_fine(score_values: Callable[[list], list[dict]], thresholds, step:
         return score_values(grid)
     coarse = sorted(set(range(0, len(grid), step)) | {len(grid) - 1})
     scored = dict(zip(coarse, score_values([grid[i] for i in coarse])))
-    means = {i: (s["f_pairwise"] + s["f_bcubed"]) / 2 for i, s in scored.items()}
+    means = {i: mean_f(s) for i, s in scored.items()}
     best = max(means.values())
     first = min(i for i in coarse if means[i] == best)
     last = max(i for i in coarse if means[i] >= best - tolerance - margin)
@@ -100,16 +129,13 @@ def mean_scores(curves: list[list[dict]]) -> list[dict]:
     out = []
     for entries in zip(*curves, strict=True):
         first = entries[0]
-        key = next(k for k in first if k not in _SCORE_FIELDS)
+        key = score_key(first)
         if any(e[key] != first[key] for e in entries):
             raise ValueError(f"score lists over different values: {[e[key] for e in entries]}")
         out.append({key: first[key], **{f: float(np.mean([e[f] for e in entries]))
-                                         for f in _SCORE_FIELDS if f in first}})
+                                         for f in SCORE_FIELDS if f in first}})
     return out
 
-
-_SCORE_FIELDS = ("f_pairwise", "f_bcubed", "p_pairwise", "r_pairwise", "p_bcubed",
-                 "r_bcubed", "n_clusters")
 
 # Choosing for the size of the part to cluster (issue 14).  Where single linkage starts to
 # chain identities together moves with the number of faces clustered, so a threshold is
@@ -325,7 +351,7 @@ def plateau_top(scores: list[dict], key: str = "threshold", tolerance: float = 0
         raise ValueError(f"tolerance must be ≥ 0, got {tolerance}")
     if not scores:
         raise ValueError("no scores to choose from")
-    means = [(s["f_pairwise"] + s["f_bcubed"]) / 2 for s in scores]
+    means = [mean_f(s) for s in scores]
     best = max(means)
     if tolerance == 0:
         return scores[means.index(best)]
@@ -336,7 +362,7 @@ def train_score(entry: dict, where: str) -> dict:
     """What a chosen value scored on training data, as the clusters artifact records it
     (``train_score``): the mean of F_P and F_B, both, and on what it was measured.  Methods
     are compared by it (``method: auto``)."""
-    return {"score": (entry["f_pairwise"] + entry["f_bcubed"]) / 2,
+    return {"score": mean_f(entry),
             "f_pairwise": entry["f_pairwise"], "f_bcubed": entry["f_bcubed"], "on": where}
 
 
@@ -387,8 +413,8 @@ class HeldOutSelection:
     def observe(self, step: int, scores: list[dict]) -> None:
         from .progress import log
 
-        top = max(scores, key=lambda s: s["f_pairwise"] + s["f_bcubed"])
-        value = (top["f_pairwise"] + top["f_bcubed"]) / 2
+        top = best_entry(scores)
+        value = mean_f(top)
         self.curve.append({"step": step, "score": round(value, 5)})
         log.info("%s validation at step %d: F_P %.4f, F_B %.4f at %s %s", self.what, step,
                  top["f_pairwise"], top["f_bcubed"], self.symbol, top[self.key])

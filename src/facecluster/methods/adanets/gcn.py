@@ -284,8 +284,8 @@ def train_gcn(features: np.ndarray, adj: sp.csr_matrix, labels: np.ndarray, conf
         model.train()
         scores = validation_scores(emb, labels[val_rows], cfg["val_linkage_k"],
                                    candidates=val_cands)
-        top = max(scores, key=lambda s: s["f_pairwise"] + s["f_bcubed"])
-        score = (top["f_pairwise"] + top["f_bcubed"]) / 2
+        top = selection.best_entry(scores)
+        score = selection.mean_f(top)
         curve.append({"step": step, "score": round(score, 5), **top})
         log.info("GCN validation at step %d: F_P %.4f, F_B %.4f at θ %.2f", step,
                  top["f_pairwise"], top["f_bcubed"], top["theta"])
