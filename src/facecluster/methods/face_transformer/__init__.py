@@ -178,8 +178,9 @@ def tau_ladder(checkpoint: dict, features: np.ndarray, labels: np.ndarray, s: di
 # doubling, on the stored ladders of 10 evaluation-matrix pairs: within a point of the test
 # part's best on 8 of 10 (6), +0.29 on average (gen-lookalikes +1.4, gen-dense +1.4), none
 # fell; the LFW folds, under twice the held-out part, do not move.  Its first test,
-# gen-low-quality: −0.7 (still within a point); its second, gen-nuisance: +2.4; on the 12
-# pairs 10 of 12 (7), +0.38.
+# gen-low-quality: −0.7 (still within a point); its second, gen-nuisance: +2.4; its third
+# and fourth, gen-d128 and gen-50k: the same choice (at 50k faces, unhedged, 34.6 points
+# lower); on the 14 pairs 11 of 14 (8), +0.33.  Its fifth, gen-d512: +27.7 (README).
 TAU_DOUBLINGS = 2.0
 
 

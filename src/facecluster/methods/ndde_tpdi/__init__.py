@@ -163,7 +163,8 @@ def cut_ladder(checkpoint: dict, features: np.ndarray, labels: np.ndarray, s: di
 # matrix, no hedge against the 0.01 of before: +1.9 on average (gen-default +6.2, gen-dense
 # +2.9, the FaceNet pair +7.6, the others the same); within a point of the test part's best
 # on 3 of 9 (2).  Its first test, gen-low-quality: +1.1 (to the best cut's score); its
-# second, gen-nuisance: +3.6; on the 11 pairs 5 of 11 (2).
+# second, gen-nuisance: +3.6; its third and fourth, gen-d128 and gen-50k: +1.6, +4.6; on
+# the 13 pairs 7 of 13 (2), +2.11.  Its fifth, gen-d512: +0.5 (README).
 CUT_BEYOND = 0.0
 
 
