@@ -132,6 +132,13 @@ def test_shared_checks_fire_on_degenerate_results_and_not_on_good_ones():
     edge = health.at_grid_edge("τ", 0.3, grid, flat)
     assert edge[0]["check"] == "grid_edge" and "same at every value" in edge[0]["message"]
     assert health.at_grid_edge("τ", 0.2, grid) == []
+    rising = [{"threshold": t, "f_pairwise": f, "f_bcubed": f}
+              for t, f in zip(grid, [0.5, 0.8, 0.9])]
+    assert health.at_grid_edge("τ", 0.3, grid, rising, rising[2])[0]["check"] == "grid_edge"
+    peaked = [{**e, "f_pairwise": f, "f_bcubed": f} for e, f in zip(rising, [0.5, 0.9, 0.89])]
+    # chosen at the edge by a tolerance, the best inside the grid: nothing to warn of
+    assert health.at_grid_edge("τ", 0.3, grid, peaked, peaked[2]) == []
+    assert health.at_grid_edge("τ", 0.3, grid, peaked)[0]["check"] == "grid_edge"
 
 
 @pytest.fixture(scope="module")

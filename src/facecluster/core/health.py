@@ -30,10 +30,13 @@ def finding(check: str, message: str, **numbers) -> dict:
     return {"check": check, "message": message, **numbers}
 
 
-def at_grid_edge(name: str, value, grid: Iterable, scores: list[dict] | None = None
-                 ) -> list[dict]:
+def at_grid_edge(name: str, value, grid: Iterable, scores: list[dict] | None = None,
+                 chosen: dict | None = None) -> list[dict]:
     """A value chosen on training data at the first or last point of its grid: the best
-    may lie beyond it, or the training scores did not change over the grid."""
+    may lie beyond it, or the training scores did not change over the grid.  ``scores``:
+    the curve it was chosen on; ``chosen``: its entry there.  A value that scored below the
+    curve's best is at the edge by the rule's tolerance or hedge, not because the best is
+    out of reach: no finding."""
     grid = list(grid)
     if not grid or value not in (grid[0], grid[-1]):
         return []
@@ -42,6 +45,9 @@ def at_grid_edge(name: str, value, grid: Iterable, scores: list[dict] | None = N
         means = [(s["f_pairwise"] + s["f_bcubed"]) / 2 for s in scores]
         if max(means) - min(means) < 1e-9:
             flat = "; the training scores are the same at every value"
+        elif chosen is not None and \
+                (chosen["f_pairwise"] + chosen["f_bcubed"]) / 2 < max(means) - 1e-9:
+            return []
     return [finding("grid_edge", f"{name} {value} was chosen at the edge of its grid "
                                  f"({grid[0]}..{grid[-1]}){flat}: set it by hand, or train "
                                  f"on data more like the data you cluster", value=value)]

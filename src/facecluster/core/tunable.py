@@ -178,7 +178,7 @@ def knn_method(name: str, doc: str, knob: Knob, cluster: ClusterFn,
             near = f"the largest within {p['tolerance']:.3f} of " if p["tolerance"] else ""
             log.info("%s = %s for %d faces: %sthe best F on %s", knob.name, value, graph.n,
                      near, where)
-            findings = health.at_grid_edge(knob.name, value, grid, scores) + \
+            findings = health.at_grid_edge(knob.name, value, grid, scores, top) + \
                 health.profile_shift(calibration.get("profile"),
                                      health.similarity_profile(graph.sims))
         labels = cluster(graph, p["settings"], value, job.threads)

@@ -166,7 +166,7 @@ def link(job: StageJob) -> None:
             entry = next((s for s in curve or [] if s["theta"] == theta), None)
         chosen["theta"] = theta
         findings = validation_health(validation) + health.at_grid_edge(
-            "θ", theta, THETA_GRID.tolist(), curve)
+            "θ", theta, THETA_GRID.tolist(), curve, entry)
     cands = job.array("cands", "ids") if p["neighbours"] == "candidates" else None
     labels, meta = link_embeddings(emb, theta, p["k"], p["neighbours"], cands,
                                    threads=job.threads)

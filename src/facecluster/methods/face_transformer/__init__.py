@@ -293,7 +293,7 @@ def cluster_stage(job: StageJob) -> None:
         log.info("τ = %.4g for %d faces, chosen on %s", tau, n, where)
         attrs.update(train_score=selection.train_score(top, where), train_curve=scores)
         findings = health.validation_findings(validation, "the Face Transformer", "τ") + \
-            health.at_grid_edge("τ", tau, TAU_GRID.tolist(), scores)
+            health.at_grid_edge("τ", tau, TAU_GRID.tolist(), scores, top)
     labels = link(links["ids"], links["p"], tau)
     job.write_clusters(labels, {**attrs, "tau": tau}, chosen, health=findings)
 

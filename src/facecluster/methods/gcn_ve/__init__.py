@@ -366,7 +366,7 @@ def deduce_stage(job: StageJob) -> None:
         log.info("τ = %.2f for %d faces, chosen on %s", tau, lists["confidence"].size, where)
         attrs.update(train_score=selection.train_score(top, where), train_curve=scores)
         findings = health.validation_findings(validation, "GCN-V", "τ") + \
-            health.at_grid_edge("τ", tau, TAU_GRID.tolist(), scores)
+            health.at_grid_edge("τ", tau, TAU_GRID.tolist(), scores, top)
     checkpoint_e = io.load_torch(job.input("model_e")) if "model_e" in job.inputs else None
     parent, parent_sim = parents(lists, checkpoint_e, p.get("rho", 0.0))
     labels = cut_tree(parent, parent_sim, float(tau))

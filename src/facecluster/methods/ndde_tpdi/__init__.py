@@ -275,7 +275,7 @@ def cluster_stage(job: StageJob) -> None:
             cut, where = top["cut"], "the train part, clustered whole"
         chosen["cut"] = cut
         attrs.update(train_score=selection.train_score(top, where), train_curve=scores)
-        findings = health.at_grid_edge("cut", cut, CUT_GRID, scores)
+        findings = health.at_grid_edge("cut", cut, CUT_GRID, scores, top)
     labels = _cluster_fn(p, job.threads)(lists["ids"], lists["d"], float(cut))
     job.write_clusters(labels, {**attrs, "cut": float(cut)}, chosen, health=findings)
 
