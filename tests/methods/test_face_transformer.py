@@ -129,6 +129,18 @@ def test_the_loss_falls_on_tiny(tiny, mode):
     assert info["loss_last"] < 0.7 * info["loss_first"], info
 
 
+def test_features_wider_than_256_train_at_a_proportionally_smaller_lr(tiny):
+    cfg = {**ft.Model().params["model"], "lr": 0.002}
+    assert [network.learning_rate(cfg, d) for d in (128, 256, 512, 1024)] == \
+        pytest.approx([0.002, 0.002, 0.001, 0.0005])
+    (x, y), _ = tiny
+    wide = np.repeat(x, 512 // x.shape[1], axis=1) / np.sqrt(512 // x.shape[1])
+    ids, _, _ = knn_graph(wide, k=11)
+    _, info = network.train(wide, ids, y, {**cfg, "hop1": 10, "steps": 2, "warmup": 1},
+                            seed=0, device="cpu")
+    assert info["lr"] == pytest.approx(0.001)
+
+
 def test_training_twice_on_two_threads_gives_the_same_weights(tiny):
     """A run from scratch gives the same model twice: with two CPU threads the backward of
     the batch's gathered rows added in a varying order, and three trainings of three steps

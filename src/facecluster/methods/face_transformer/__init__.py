@@ -67,7 +67,9 @@ MODEL = Params(
                "default: README, Face Transformer)"),
     optimizer=Param("adamw", choice("adamw", "sgd"),
                     "AdamW | SGD with momentum 0.9 (the paper names none)"),
-    lr=Param(0.002, number(exclusive_minimum=0), "base learning rate (paper: 0.002)"),
+    lr=Param(0.002, number(exclusive_minimum=0), "base learning rate (paper: 0.002, for its "
+                                                 "256-D features); D > 256 trains at "
+                                                 "lr · 256 / D (network.learning_rate)"),
     weight_decay=Param(5e-4, number(0), "weight decay (paper: 5e-4)"),
     warmup=Param(100, integer(1), "steps of linear warm-up, then cosine (paper: 500 of about "
                                   "a million steps)"),
@@ -312,7 +314,8 @@ def bundle_stage(job: StageJob) -> None:
 STAGES = (
     Stage("train", "face_transformer.pt", train_stage, "RE and LP on the train part; model "
           "and τ on held-out identities", threads="all", gpu=True, memory=(2000, 8),
-          runtime=(30, 0.5)),
+          runtime=(30, 0.5),
+          version=2),  # 2: lr · 256 / D for D > 256 (network.learning_rate); D ≤ 256 as 1
     Stage("tau", "tau.json", tau_stage, "τ auto on the held-out identities clustered as a "
           "part of their own, at every size", threads="all", gpu=True, memory=(2000, 8),
           runtime=(10, 0.3)),

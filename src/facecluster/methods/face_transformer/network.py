@@ -236,6 +236,21 @@ def _batch_log_probs(model, feats, context, candidates, queries, dev):
     return model.log_probs(g_q, g_cand, pad), pad
 
 
+# The paper's features are 256-D (its lr 0.002 is for them).  Adam moves each weight by
+# about lr a step, so a layer's output moves by about lr times its fan-in, and the layers
+# here are as wide as the features: wider features take lr · 256 / D.  At D = 512 the
+# unscaled lr collapsed training after about 250 steps (held-out score 0.77 at step 200,
+# 0.26 at 400: gen-d512's train part); lr · ½ held 0.945 and 0.943 (README, Face
+# Transformer).  D ≤ 256 trains at lr itself.
+REFERENCE_DIM = 256
+
+
+def learning_rate(cfg: dict, dim: int) -> float:
+    """The base learning rate for features of ``dim`` dimensions: ``cfg['lr']`` up to
+    ``REFERENCE_DIM``, ``cfg['lr'] · REFERENCE_DIM / dim`` beyond."""
+    return float(cfg["lr"]) * min(1.0, REFERENCE_DIM / dim)
+
+
 def _lr_factor(step: int, warmup: int, steps: int) -> float:
     """Linear warm-up over ``warmup`` steps, then a cosine decay to 0 at ``steps`` (§4.1)."""
     if step < warmup:
@@ -264,7 +279,8 @@ def train(features: np.ndarray, ids: np.ndarray, labels: np.ndarray, cfg: dict,
     ``labels`` (N,).  A step draws ``batch_size`` queries (without replacement, epoch by
     epoch) and minimises the cross-entropy of every (query, candidate) edge against
     1[same identity], averaged over the batch's edges (the paper's 2-class softmax).  The
-    learning rate warms up linearly over ``warmup`` steps, then follows a cosine to 0.
+    learning rate (:func:`learning_rate`: ``lr``, scaled down for D > 256) warms up
+    linearly over ``warmup`` steps, then follows a cosine to 0.
     With ``held`` (N,) bool (faces of held-out identities) and ``score``, those faces are
     never queries nor candidates of training; before training and every ``val_every``
     steps ``score(model)`` rates the model (score entries over τ) and
@@ -286,11 +302,11 @@ def train(features: np.ndarray, ids: np.ndarray, labels: np.ndarray, cfg: dict,
     feats = torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32)).to(dev)
     model = build(cfg, dim).to(dev)
     params = list(model.parameters())
+    lr = learning_rate(cfg, dim)
     if cfg["optimizer"] == "adamw":
-        opt = torch.optim.AdamW(params, lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+        opt = torch.optim.AdamW(params, lr=lr, weight_decay=cfg["weight_decay"])
     else:
-        opt = torch.optim.SGD(params, lr=cfg["lr"], momentum=0.9,
-                              weight_decay=cfg["weight_decay"])
+        opt = torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=cfg["weight_decay"])
     batch = min(int(cfg["batch_size"]), fit_rows.size)
     losses = []
     selection = HeldOutSelection("Face Transformer", lambda: _state(model), "tau", "τ")
@@ -315,7 +331,7 @@ def train(features: np.ndarray, ids: np.ndarray, labels: np.ndarray, cfg: dict,
         queries = order[at:at + batch]
         at += batch
         for group in opt.param_groups:
-            group["lr"] = cfg["lr"] * _lr_factor(step - 1, cfg["warmup"], cfg["steps"])
+            group["lr"] = lr * _lr_factor(step - 1, cfg["warmup"], cfg["steps"])
         logp, pad = _batch_log_probs(model, feats, context, candidates, queries, dev)
         y = target[torch.from_numpy(queries)].to(dev)
         keep = ~pad
@@ -326,12 +342,12 @@ def train(features: np.ndarray, ids: np.ndarray, labels: np.ndarray, cfg: dict,
         value = float(loss.detach())
         if not math.isfinite(value):
             raise FloatingPointError(f"Face Transformer: the loss is {value} at step {step}; "
-                                     f"lower model.lr (now {cfg['lr']})")
+                                     f"lower model.lr (now {cfg['lr']}, {lr:g} at D {dim})")
         losses.append(value)
         progress.update()
         if held.any() and (step % cfg["val_every"] == 0 or step == cfg["steps"]):
             validate(step)
-    info = {"steps": len(losses), "seconds": round(time.perf_counter() - start, 2),
+    info = {"steps": len(losses), "seconds": round(time.perf_counter() - start, 2), "lr": lr,
             "loss_first": float(np.mean(losses[:10])), "loss_last": float(np.mean(losses[-10:])),
             "losses": [round(v, 5) for v in losses[:: max(1, len(losses) // 200)]]}
     state, validation = _state(model), None
