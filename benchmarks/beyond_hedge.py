@@ -39,11 +39,6 @@ import evaluate
 from facecluster.core import io, selection
 
 
-def mean_f(entry: dict) -> float:
-    """The mean of F_P and F_B of a score entry, in points."""
-    return 100 * selection.mean_f(entry)
-
-
 def trend_choice(rungs: list[dict], n_faces: int, key: str, tolerance: float):
     """The value whose position in the rungs' values is the least-squares line of each
     rung's choice (``plateau_top`` at ``tolerance``) against log N, at ``n_faces``."""
@@ -64,7 +59,7 @@ def gaps(ladder: list[dict], drop: int, tolerance: float) -> dict[str, float] | 
         return None
     target, rest = rungs[0], rungs[drop:]
     key = selection.score_key(target["scores"][0])
-    curve = {s[key]: mean_f(s) for s in target["scores"]}
+    curve = {s[key]: evaluate.points(s) for s in target["scores"]}
     best = max(curve.values())
 
     def gap(value) -> float:  # the nearest value the whole part's curve scored

@@ -57,6 +57,11 @@ def mean_f(scores: dict) -> float:
     return (scores["pairwise_f"] + scores["bcubed_f"]) / 2
 
 
+def points(entry: dict) -> float:
+    """A score entry's mean of F_P and F_B (``core.selection.mean_f``), in points."""
+    return 100 * selection.mean_f(entry)
+
+
 def collect(plan) -> dict[str, dict[str, dict]]:
     """dataset -> experiment -> {"scores", "outcome"} for every finished result."""
     out: dict[str, dict[str, dict]] = {}

@@ -22,7 +22,7 @@ sys.path.insert(0, str(HERE))
 import evaluate
 
 from facecluster import registry
-from facecluster.core import io, selection
+from facecluster.core import io
 
 TOLERANCES = (0.0, 0.005, 0.01, 0.02)
 
@@ -46,7 +46,7 @@ def main(argv=None) -> int:
                 continue
             key = first[0]
             curve = method.scan(job.inputs, job.params, labels)
-            test = {round(c[key], 6): 100 * selection.mean_f(c) for c in curve}
+            test = {round(c[key], 6): evaluate.points(c) for c in curve}
             best = max(test.values())
             cells = []
             for t in TOLERANCES:

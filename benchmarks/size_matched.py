@@ -33,7 +33,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(HERE))
-from evaluate import CONFIGS, collect  # noqa: E402
+from evaluate import CONFIGS, collect, points  # noqa: E402
 from scoreboard import merged_config  # noqa: E402
 
 from facecluster import registry  # noqa: E402
@@ -42,10 +42,6 @@ from facecluster.core.ingest import subsample_identities  # noqa: E402
 from facecluster.core.knn import knn_graph  # noqa: E402
 
 METHODS = ["knn_threshold", "infomap", "chinese_whispers", "hac", "dbscan"]
-
-
-def mean_f(point: dict) -> float:
-    return 100 * selection.mean_f(point)
 
 
 def at(curve: list[dict], key: str, value) -> dict:
@@ -95,13 +91,13 @@ def main(argv=None) -> int:
                     curves.append(method.scan(graph_inputs, job.params, train["labels"][keep]))
             averaged = _average(curves, key)
             matched = selection.plateau_top(averaged, key, tolerance)[key]
-            best = max(test_curve, key=mean_f)
-            got = {"whole": mean_f(at(test_curve, key, whole)),
-                   "matched": mean_f(at(test_curve, key, matched))}
+            best = max(test_curve, key=points)
+            got = {"whole": points(at(test_curve, key, whole)),
+                   "matched": points(at(test_curve, key, matched))}
             for k in gaps:
-                gaps[k].append(mean_f(best) - got[k])
+                gaps[k].append(points(best) - got[k])
             rows.append(f"| {dataset} | {experiment} | {whole} → {got['whole']:.1f} | "
-                        f"{matched} → {got['matched']:.1f} | {best[key]} → {mean_f(best):.1f} |")
+                        f"{matched} → {got['matched']:.1f} | {best[key]} → {points(best):.1f} |")
             print(rows[-1], flush=True)
     lines = ["| pair | experiment | whole train part | size-matched | best on test |",
              "|---|---|---:|---:|---:|", *rows,
@@ -126,9 +122,9 @@ def _average(curves: list[list[dict]], key: str) -> list[dict]:
     common = set.intersection(*({p[key] for p in c} for c in curves))
     out = []
     for value in sorted(common):
-        points = [next(p for p in c if p[key] == value) for c in curves]
-        out.append({key: value, "f_pairwise": float(np.mean([p["f_pairwise"] for p in points])),
-                    "f_bcubed": float(np.mean([p["f_bcubed"] for p in points]))})
+        entries = [next(p for p in c if p[key] == value) for c in curves]
+        out.append({key: value, "f_pairwise": float(np.mean([p["f_pairwise"] for p in entries])),
+                    "f_bcubed": float(np.mean([p["f_bcubed"] for p in entries]))})
     return out
 
 
