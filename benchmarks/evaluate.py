@@ -53,7 +53,9 @@ def matrix_arguments(doc: str, argv=None):
     return args, planning.make_plan(config)
 
 
-def mean_f(scores: dict) -> float:
+def metrics_mean_f(scores: dict) -> float:
+    """A metrics table's mean of F_P and F_B (``pairwise_f``, ``bcubed_f``; fractions).
+    ``core.selection.mean_f`` reads a score entry's ``f_pairwise`` and ``f_bcubed``."""
     return (scores["pairwise_f"] + scores["bcubed_f"]) / 2
 
 
@@ -77,11 +79,11 @@ def collect(plan) -> dict[str, dict[str, dict]]:
 
 def ranks(row: dict[str, dict]) -> dict[str, float]:
     """Rank 1 = the best mean of F_P and F_B on the pair (ties share the mean rank)."""
-    order = sorted(row, key=lambda e: -mean_f(row[e]["scores"]))
-    values = [mean_f(row[e]["scores"]) for e in order]
+    order = sorted(row, key=lambda e: -metrics_mean_f(row[e]["scores"]))
+    values = [metrics_mean_f(row[e]["scores"]) for e in order]
     out = {}
     for e in order:
-        tied = [i + 1 for i, v in enumerate(values) if v == mean_f(row[e]["scores"])]
+        tied = [i + 1 for i, v in enumerate(values) if v == metrics_mean_f(row[e]["scores"])]
         out[e] = sum(tied) / len(tied)
     return out
 
@@ -125,7 +127,7 @@ def selection_table(plan, results: dict, experiments: list[str]) -> list[str]:
                 cells.append("-")
                 continue
             best = selection.best_entry(curve)
-            got = mean_f(entry["scores"])
+            got = metrics_mean_f(entry["scores"])
             gap = 100 * (selection.mean_f(best) - got)
             within[e][0] += gap <= 1.0
             within[e][1] += 1
@@ -164,10 +166,10 @@ def auto_table(results: dict, autos: list[str], candidates: list[str],
             cells = []
             for pool, key in ((baselines, "base"), (candidates, "all")):
                 others = [e for e in pool if e in row]
-                best = max(others, key=lambda e: mean_f(row[e]["scores"]))
-                gap = 100 * (mean_f(auto["scores"]) - mean_f(row[best]["scores"]))
+                best = max(others, key=lambda e: metrics_mean_f(row[e]["scores"]))
+                gap = 100 * (metrics_mean_f(auto["scores"]) - metrics_mean_f(row[best]["scores"]))
                 gaps[a][key].append(gap)
-                cells += [f"{best} ({100 * mean_f(row[best]['scores']):.1f})", f"{gap:+.1f}"]
+                cells += [f"{best} ({100 * metrics_mean_f(row[best]['scores']):.1f})", f"{gap:+.1f}"]
             fb = "-"
             if "hdbscan-auto" in row:
                 gain = 100 * (auto["scores"]["bcubed_f"]
