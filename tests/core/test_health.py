@@ -141,6 +141,57 @@ def test_shared_checks_fire_on_degenerate_results_and_not_on_good_ones():
     assert health.at_grid_edge("τ", 0.3, grid, peaked)[0]["check"] == "grid_edge"
 
 
+def test_a_chained_largest_cluster_is_a_finding_and_a_large_true_identity_is_not():
+    """Twenty people linked into one cluster: two of its faces are typically strangers
+    (cosine ≈ 0), two faces of another cluster at ≈ 0.74.  One person of 200 faces beside
+    twenty of 10 is the same largest size, and no finding."""
+    x, y = people([10] * 40, s=0.6)
+    assert health.chained_cluster(y, x) == []
+    chained = np.where(y < 20, 0, y)
+    found = health.chained_cluster(chained, x)
+    assert found[0]["check"] == "chained_cluster" and found[0]["size"] == 200
+    assert found[0]["share"] == 0.5
+    assert found[0]["median_within_largest"] < 0.1
+    assert found[0]["median_within"] > 0.6
+    big, z = people([200] + [10] * 20, s=0.6, seed=1)
+    assert health.chained_cluster(z, big) == []
+    # the same finding from rows read on demand (io.read_rows), the sample fixed by its seed
+    assert health.chained_cluster(chained, lambda rows: x[rows]) == found
+
+
+def test_a_model_lists_a_chained_cluster_of_its_last_prediction_only():
+    """Forty people of ten faces at D 64: a kNN threshold of 0.4 links some of them (a
+    60-face cluster), 0.5 none; each prediction's findings replace the last one's."""
+    x, y = people([10] * 40, s=0.6, dim=64)
+    loose = facecluster.model("knn_threshold", threshold=0.4)
+    assert np.bincount(loose.predict(x)).max() == 60
+    assert [f["check"] for f in loose.health] == ["chained_cluster"]
+    strict = facecluster.model("knn_threshold", threshold=0.5)
+    assert evaluate(strict.predict(x), y)["pairwise_f"] == 1.0 and strict.health == []
+    assert np.unique(loose.predict(x[:100])).size == 10 and loose.health == []  # ten people
+
+
+def test_clusters_no_tighter_than_random_faces_are_no_chained_finding():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 64)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    for seed in range(5):
+        labels = np.random.default_rng(seed).integers(0, 20, 400)
+        labels[:200] = 0  # a largest cluster of random faces
+        assert health.chained_cluster(labels, x) == []
+    assert health.chained_cluster(np.zeros(400, dtype=int), x) == []  # no other cluster
+
+
+@pytest.mark.parametrize("name", ["features.zarr", "features.h5"])
+def test_read_rows_reads_the_rows_asked_for(tmp_path, name):
+    x = np.arange(60, dtype=np.float32).reshape(20, 3)
+    io.write_arrays(tmp_path / name, {"features": x})
+    rows = np.array([0, 3, 4, 19])
+    assert np.array_equal(io.read_rows(tmp_path / name, "features", rows), x[rows])
+    with pytest.raises(FileNotFoundError, match="missing.zarr"):
+        io.read_rows(tmp_path / "missing.zarr", "features", rows)
+
+
 @pytest.fixture(scope="module")
 def trained_adanets():
     """Ada-NETS with its defaults, trained on the generator's tiny train part at D = 256."""

@@ -135,8 +135,9 @@ class StageJob:
         """The clusters artifact (and its table), with the standard attributes: the
         method, ``chosen`` (threshold name → the value chosen on training data), the
         inputs it was made from, the sizes, and ``health``: the findings of the stage
-        (``core.health``) and the shared checks on the result (mostly singletons where the
-        kNN lists, the ``knn`` or ``cands`` input, hold close neighbours)."""
+        (``core.health``) and the shared checks on the result: mostly singletons where the
+        kNN lists, the ``knn`` or ``cands`` input, hold close neighbours, and a chained
+        largest cluster (a sample of the features)."""
         from . import health as checks
 
         findings = list(health or [])
@@ -144,6 +145,10 @@ class StageJob:
         if lists:
             graph = self.arrays(lists, ["ids", "sims"])
             findings += checks.mostly_singletons(labels, graph["ids"], graph["sims"])
+        if not any(f.get("check") == "chained_cluster" for f in findings):  # auto's pick
+            source = self.input(features)
+            findings += checks.chained_cluster(
+                labels, lambda rows: io.read_rows(source, "features", rows))
         io.write_clusters(self.out, self.table, labels, self.input(features),
                           {"method": self.method, **(attrs or {}), "chosen": chosen or {},
                            "inputs": self.inputs, "health": findings})
@@ -177,6 +182,7 @@ class ClusterModel:
     """
 
     method: ClassVar["Method"]   # set by Method
+    health: list = []            # the last prediction's findings (core.health)
 
     def __init__(self, knn: dict | None = None, **params):
         from .knn import PARAMS as KNN_PARAMS
@@ -199,13 +205,19 @@ class ClusterModel:
         """A trained method's learning; untrained methods have none."""
 
     def predict(self, features: np.ndarray, threads: int = 1) -> np.ndarray:
-        """Cluster labels (n,) int32 of (n, D) unit-length ``features``."""
+        """Cluster labels (n,) int32 of (n, D) unit-length ``features``; ``health`` lists
+        the findings on them (the method's own, and a chained largest cluster)."""
+        from .health import chained_cluster
+
         _check_features(features, "features")
         if not self.fitted:
             raise ValueError(f"{self.method.name} with these settings learns from labeled "
                              f"faces: call fit(features, labels) first")
-        return np.asarray(self._predict(np.ascontiguousarray(features, dtype=np.float32),
-                                        threads), dtype=np.int32)
+        features = np.ascontiguousarray(features, dtype=np.float32)
+        self.health = []
+        labels = np.asarray(self._predict(features, threads), dtype=np.int32)
+        self.health = [*self.health, *chained_cluster(labels, features)]
+        return labels
 
     def _predict(self, features: np.ndarray, threads: int) -> np.ndarray:
         raise NotImplementedError

@@ -99,6 +99,68 @@ def mostly_singletons(labels: np.ndarray, ids: np.ndarray, sims: np.ndarray,
                     singleton_fraction=alone, near_fraction=near)]
 
 
+# Random pairs whose median cosine each statistic of ``chained_cluster`` takes.
+CHAIN_PAIRS = 2000
+# How much more alike two faces of one cluster must typically be than two faces of two
+# clusters (cosine) before a cluster can be called chained: below it the clusters carry no
+# signal to compare with.
+CHAIN_MIN_CONTRAST = 0.1
+
+
+def chained_cluster(labels: np.ndarray, features, pairs: int = CHAIN_PAIRS,
+                    seed: int = 0) -> list[dict]:
+    """The largest cluster chained: two of its faces are typically nearer in cosine to two
+    faces of different clusters than to two faces of one of the other clusters.
+
+    A threshold below the data's cliff links identities through chains of close pairs
+    into one cluster whose ends are strangers (issue 14: Ada-NETS put 41% of a test part
+    in one cluster).  Label-free: ``labels`` (N,) cluster labels, ``features`` (N, D) unit
+    rows, or a function of sorted row indices that reads those rows (``io.read_rows``; the
+    sampled rows are read once).  The three medians are over ``pairs`` random pairs
+    (``seed``): m_L of the largest cluster's members, m_in of a face of another
+    non-singleton cluster and a co-member, m_out of faces of two clusters.  A finding when
+    m_L < (m_in + m_out) / 2 and m_in − m_out ≥ ``CHAIN_MIN_CONTRAST``; none when no other
+    cluster has two faces.
+    """
+    labels = np.asarray(labels)
+    n = labels.size
+    _, inverse, sizes = np.unique(labels, return_inverse=True, return_counts=True)
+    largest = int(np.argmax(sizes))
+    members = np.flatnonzero(inverse == largest)
+    others = np.flatnonzero((sizes[inverse] >= 2) & (inverse != largest))
+    if members.size < 3 or others.size == 0:
+        return []
+    rng = np.random.default_rng(seed)
+    within_largest = rng.choice(members, pairs), rng.choice(members, pairs)
+    # A face of another cluster (faces weigh alike) and a co-member drawn at random.
+    order = np.argsort(inverse, kind="stable")
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    x = rng.choice(others, pairs)
+    within = x, order[starts[inverse[x]] + rng.integers(0, sizes[inverse[x]])]
+    between = rng.integers(0, n, pairs), rng.integers(0, n, pairs)
+    rows = np.unique(np.concatenate([*within_largest, *within, *between]))
+    sample = np.asarray(features[rows] if isinstance(features, np.ndarray) else features(rows),
+                        dtype=np.float32)
+
+    def median(a: np.ndarray, b: np.ndarray, keep: np.ndarray) -> float:
+        a, b = np.searchsorted(rows, a[keep]), np.searchsorted(rows, b[keep])
+        return float(np.median(np.einsum("ij,ij->i", sample[a], sample[b])))
+
+    m_l = median(*within_largest, within_largest[0] != within_largest[1])
+    m_in = median(*within, within[0] != within[1])
+    m_out = median(*between, inverse[between[0]] != inverse[between[1]])
+    if m_in - m_out < CHAIN_MIN_CONTRAST or m_l >= (m_in + m_out) / 2:
+        return []
+    share = members.size / n
+    return [finding("chained_cluster",
+                    f"the largest cluster ({members.size} faces, {100 * share:.1f}%) looks "
+                    f"chained: two of its faces are typically at cosine {m_l:.2f}, two faces "
+                    f"of another cluster at {m_in:.2f}, two faces of different clusters at "
+                    f"{m_out:.2f}; its threshold likely linked identities together: raise it, "
+                    f"or check this cluster", size=int(members.size), share=share,
+                    median_within_largest=m_l, median_within=m_in, median_between=m_out)]
+
+
 def collect(attrs: dict | None) -> list[dict]:
     """The findings an artifact's attributes (or a JSON file's content) hold."""
     return list((attrs or {}).get("health") or [])

@@ -194,6 +194,24 @@ def read_array(path: str | os.PathLike, name: str) -> np.ndarray:
     return read_arrays(path, [name])[name]
 
 
+def read_rows(path: str | os.PathLike, name: str, rows: np.ndarray) -> np.ndarray:
+    """Rows ``rows`` (sorted, unique int indices) of array ``name``, reading only the
+    chunks that hold them (a sample of a large features artifact)."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: artifact not found")
+    rows = np.asarray(rows, dtype=np.int64)
+    if _kind(path) == "zarr":
+        import zarr
+
+        return np.asarray(zarr.open_group(str(path), mode="r")[name]
+                          .get_orthogonal_selection((rows, slice(None))))
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        return f[name][rows]
+
+
 def has_array(path: str | os.PathLike, name: str) -> bool:
     return name in array_names(path)
 
