@@ -182,7 +182,7 @@ class ClusterModel:
     """
 
     method: ClassVar["Method"]   # set by Method
-    health: list = []            # the last prediction's findings (core.health)
+    health: list                 # the last prediction's findings (core.health)
 
     def __init__(self, knn: dict | None = None, **params):
         from .knn import PARAMS as KNN_PARAMS
@@ -190,6 +190,7 @@ class ClusterModel:
         self.params = self.method.params.resolve(params, where=self.method.name)
         self.knn = KNN_PARAMS.resolve(knn or {}, where=f"{self.method.name}.knn")
         self.fitted = not self.method.needs_labels(self.params)
+        self.health = []
 
     def fit(self, features: np.ndarray, labels: np.ndarray) -> "ClusterModel":
         """Learn from labeled faces: (n, D) unit rows and (n,) integer identity labels."""
