@@ -141,11 +141,14 @@ class StageJob:
         from . import health as checks
 
         findings = list(health or [])
+        # A shared check already among the stage's findings (``auto`` passes on its
+        # pick's) is not run again.
+        made = {f.get("check") for f in findings}
         lists = next((name for name in ("knn", "cands") if name in self.inputs), None)
-        if lists:
+        if lists and "mostly_singletons" not in made:
             graph = self.arrays(lists, ["ids", "sims"])
             findings += checks.mostly_singletons(labels, graph["ids"], graph["sims"])
-        if not any(f.get("check") == "chained_cluster" for f in findings):  # auto's pick
+        if "chained_cluster" not in made:
             source = self.input(features)
             findings += checks.chained_cluster(
                 labels, lambda rows: io.read_rows(source, "features", rows))

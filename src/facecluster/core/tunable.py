@@ -230,7 +230,6 @@ def knn_method(name: str, doc: str, knob: Knob, cluster: ClusterFn,
         ladder: list | None = None   # selection.ladder_scores of the train part (auto)
         chosen_: dict = {}          # the value chosen for the last part predicted (auto)
         profile: dict | None = None   # the training data's kNN similarity profile
-        health: list = []             # the last prediction's findings (core.health)
 
         def _graph(self, features, threads):
             from .knn import knn_graph

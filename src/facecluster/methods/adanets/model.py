@@ -33,7 +33,6 @@ class Model(ClusterModel):
     gcn_path: str | None = None
     theta_: float | None = None      # θ used by the last prediction (or the checkpoint's)
     theta_ladder: list | None = None  # θ curves of the held-out part at every size (auto)
-    health: list = []  # the last prediction's findings (core.health)
 
     # --------------------------------------------------------------- shared steps
     def _candidates(self, features, threads):
@@ -141,7 +140,6 @@ class Model(ClusterModel):
         from .linkage import graph_cut, link
 
         s = self.params
-        self.health = []  # the findings of this prediction (core.health)
         if s["clustering"] == "graph_cut":
             ids, sims = self._candidates(features, threads)
             return graph_cut(self._graph(features, ids, sims), features, s["cut_threshold"])
