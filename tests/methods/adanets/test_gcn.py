@@ -78,10 +78,14 @@ def test_batches_avoid_held_out_vertices(clustered):
             assert batch.size > 8 and usable[batch].all()
 
 
-@pytest.mark.parametrize("neighbours", ["candidates", "embedding"])
-def test_validation_keeps_the_best_model_and_its_theta(clustered, tmp_path, neighbours):
+@pytest.mark.parametrize(("neighbours", "val_graph"), [("candidates", "own"),
+                                                        ("embedding", "own"),
+                                                        ("candidates", "training")])
+def test_validation_keeps_the_best_model_and_its_theta(clustered, tmp_path, neighbours,
+                                                       val_graph):
     x, labels, adj, ids = _graph(clustered)
-    cfg = {"steps": 60, "hidden": 32, "val_every": 20, "val_fraction": 0.25}
+    cfg = {"steps": 60, "hidden": 32, "val_every": 20, "val_fraction": 0.25,
+           "val_graph": val_graph}
     ckpt, info = gcn.train_gcn(x, adj, labels, cfg, seed=0, device="cpu", candidates=ids,
                                val_neighbours=neighbours)
     val = ckpt["validation"]
@@ -96,7 +100,11 @@ def test_validation_keeps_the_best_model_and_its_theta(clustered, tmp_path, neig
     gcn.save_checkpoint(tmp_path / "gcn.pt", ckpt)
     model = gcn.load_checkpoint(tmp_path / "gcn.pt")
     held = gcn.held_out_identities(labels, 0.25, seed=0)
-    emb = gcn.embed(model, x, adj, device="cpu")[held]
+    assert val["graph"] == val_graph
+    if val_graph == "own":  # embedded through the held-out identities' subgraph alone
+        emb = gcn.embed(model, x[held], adj[held][:, held], device="cpu")
+    else:  # through the whole graph
+        emb = gcn.embed(model, x, adj, device="cpu")[held]
     local = None
     if neighbours == "candidates":  # the held-out vertices' candidates among themselves
         position = np.full(len(x), -1)
@@ -110,6 +118,20 @@ def test_validation_keeps_the_best_model_and_its_theta(clustered, tmp_path, neig
     assert [s["theta"] for s in val["scores"]] == gcn.THETA_GRID.tolist()
     assert max(val["scores"], key=lambda s: s["f_pairwise"] + s["f_bcubed"])["theta"] == val["theta"]
     assert gcn.checkpoint_theta(tmp_path / "gcn.pt", 1.0) == gcn.THETA_GRID[-1]
+
+
+def test_own_val_graph_keeps_held_out_faces_out_of_training(clustered):
+    """With val_graph own, the training never reads a held-out face: replacing the held-out
+    faces' features leaves every training step the same; in the training graph it does not."""
+    x, labels, adj, ids = _graph(clustered)
+    held = gcn.held_out_identities(labels, 0.25, seed=0)
+    other = x.copy()
+    other[held] = np.random.default_rng(1).standard_normal((held.sum(), x.shape[1]))
+    cfg = {"steps": 30, "hidden": 16, "val_every": 10, "val_fraction": 0.25}
+    for val_graph, same in (("own", True), ("training", False)):
+        runs = [gcn.train_gcn(f, adj, labels, {**cfg, "val_graph": val_graph}, seed=0,
+                              device="cpu", candidates=ids)[1] for f in (x, other)]
+        assert (runs[0]["losses"] == runs[1]["losses"]) is same, val_graph
 
 
 def test_tolerant_theta_takes_the_top_of_the_plateau():

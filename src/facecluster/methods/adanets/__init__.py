@@ -55,8 +55,9 @@ _ROUND = Params(
     theta_on=Param("held_out_part", choice("held_out_part", "training_graph"),
                    "auto: held_out_part = the held-out identities clustered as a part of "
                    "their own (own kNN, filter, graph, embedding), θ chosen for the test "
-                   "part's size | training_graph = the GCN's validation, held-out faces "
-                   "embedded in the training graph (a second round's θ auto always)"),
+                   "part's size | training_graph = the GCN's validation curve, over "
+                   "the held-out faces' subgraph (gcn.val_graph own) or the whole training "
+                   "graph (a second round's θ auto always)"),
     theta_tolerance=Param(selection.TOLERANCE, number(0),
                           "auto: the largest θ whose held-out mean of F_P and F_B is within "
                           "this of the best (0: the best)"),

@@ -16,9 +16,14 @@ to ``per_group`` of its graph neighbours, so it holds positive pairs, and hard
 negatives from the neighbourhood.
 
 Validation.  With ``val_fraction`` > 0 a share of the training *identities* is
-held out: batches never hold their vertices' labels, and every ``val_every``
-steps the held-out vertices are embedded (exactly, through the whole graph) and
-clustered by the linkage at a grid of θ.  The model kept is the one with the best
+held out, and every ``val_every`` steps the held-out vertices are embedded exactly and
+clustered by the linkage at a grid of θ.  With ``val_graph: own`` (the default) the graph
+is split in two: the GCN trains on the subgraph of the other identities and the held-out
+vertices are embedded through the subgraph of their own, so that no held-out face stands
+in the training graph and none is scored with training faces among its neighbours, as a
+test face is not.  With ``val_graph: training`` both use the whole graph; batches never
+hold the held-out vertices, but their features reach training vertices through the
+aggregation.  The model kept is the one with the best
 held-out score (mean of F_P and F_B at its best θ), and its scores at every θ are
 stored with it: ``theta: auto`` in the linkage takes the largest θ within
 ``theta_tolerance`` of the best (``tolerant_theta``).  On the embedded dataset this is what
@@ -66,6 +71,10 @@ PARAMS = Params(
                        "(0: no validation)"),
     val_every=Param(100, integer(1), "steps between validations"),
     val_max_items=Param(20000, integer(1), "at most this many held-out vertices are scored"),
+    val_graph=Param("own", choice("own", "training"),
+                    "own: the GCN trains on the other identities' subgraph and the held-out "
+                    "identities are scored through their own subgraph (issue 14: not embedded "
+                    "in the training graph) | training: both in the whole graph, as before"),
     patience=Param(0, integer(0), "stop after this many validations without a better score "
                                   "(0: never)"),
     val_linkage_k=Param(80, integer(1), "neighbours the validation's linkage links across"),
@@ -193,6 +202,14 @@ def held_out_identities(labels: np.ndarray, fraction: float, seed: int = 0) -> n
     return held if held.any() else None
 
 
+def _local_ids(ids: np.ndarray, rows: np.ndarray, n: int) -> np.ndarray:
+    """Lists of vertex ids (M, k) among ``n`` vertices as positions in ``rows`` (sorted
+    int64): −1 where an id is not among ``rows``, or was −1 (no neighbour)."""
+    position = np.full(n + 1, -1, dtype=np.int64)  # position[−1] is the spare −1
+    position[rows] = np.arange(rows.size)
+    return position[np.asarray(ids, dtype=np.int64)]
+
+
 @torch.no_grad()
 def _embed_rows(model: AdaNetsGCN, agg_x: np.ndarray, norm_adj: sp.csr_matrix, rows: np.ndarray,
                 dev, block_size: int = 4096) -> np.ndarray:
@@ -232,7 +249,11 @@ def train_gcn(features: np.ndarray, adj: sp.csr_matrix, labels: np.ndarray, conf
     ``candidates`` (N, k) ids, when given, are where each batch seed draws its
     companions (with config ``batch_from: candidates``); otherwise the graph.
     With validation (``val_fraction`` > 0) the checkpoint is the best-scoring model
-    on the held-out identities and ``checkpoint['validation']['theta']`` its best θ.
+    on the held-out identities and ``checkpoint['validation']['theta']`` its best θ; with
+    ``val_graph: own`` the GCN trains on the subgraph of the other identities and the
+    held-out ones are scored through theirs (the module's docstring).  ``features`` (N, D),
+    ``adj`` (N, N) with self loops, ``labels`` (N,).  Raises ValueError when the candidate
+    lists are needed (``batch_from`` or ``val_neighbours`` 'candidates') and not given.
     """
     cfg = gcn_config(**config)
     if val_neighbours not in VAL_NEIGHBOURS:
@@ -242,33 +263,48 @@ def train_gcn(features: np.ndarray, adj: sp.csr_matrix, labels: np.ndarray, conf
     rng = np.random.default_rng(seed)
     features = np.asarray(features, dtype=np.float32)
     labels = np.asarray(labels)
-    norm_adj = normalised_adjacency(adj)
-    agg_x = norm_adj @ features  # Â F, shared by every step
+    if cfg["batch_from"] == "candidates" and candidates is None:
+        raise ValueError("batch_from 'candidates' needs the candidate lists")
+    held_out = held_out_identities(labels, float(cfg["val_fraction"]), seed)
+    if held_out is not None and val_neighbours == "candidates" and candidates is None:
+        raise ValueError("GCN val_neighbours 'candidates' needs the candidate lists")
+    own = held_out is not None and cfg["val_graph"] == "own"
+    # What the GCN trains on: the other identities' subgraph (val_graph own), or the whole
+    # graph with the held-out vertices kept out of the batches.
+    fit = np.flatnonzero(~held_out) if own else np.arange(labels.size)
+    train_adj = adj[fit][:, fit].tocsr() if own else adj
+    train_labels = labels[fit]
+    usable = None if held_out is None or own else ~held_out
+    norm_adj = normalised_adjacency(train_adj)
+    agg_x = norm_adj @ features[fit]  # Â F, shared by every step
     model = AdaNetsGCN(features.shape[1], cfg["hidden"]).to(dev)
     opt = torch.optim.SGD(model.parameters(), lr=cfg["lr"], momentum=cfg["momentum"],
                           weight_decay=cfg["weight_decay"])
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg["steps"])
-    if cfg["batch_from"] == "candidates" and candidates is None:
-        raise ValueError("batch_from 'candidates' needs the candidate lists")
-    pool = candidates if cfg["batch_from"] == "candidates" else adj
+    if cfg["batch_from"] == "candidates":
+        pool = _local_ids(candidates[fit], fit, labels.size) if own else candidates
+    else:
+        pool = train_adj
 
-    held_out = held_out_identities(labels, float(cfg["val_fraction"]), seed)
-    usable = None if held_out is None else ~held_out
     if held_out is not None:
         val_rows = np.flatnonzero(held_out)
         if val_rows.size > cfg["val_max_items"]:
             val_rows = np.sort(rng.choice(val_rows, size=cfg["val_max_items"], replace=False))
+        if own:  # the held-out identities' own subgraph, every one of their vertices in it
+            every = np.flatnonzero(held_out)
+            val_adj = normalised_adjacency(adj[every][:, every].tocsr())
+            val_agg = val_adj @ features[every]
+            val_at = np.searchsorted(every, val_rows)
+        else:
+            val_adj, val_agg, val_at = norm_adj, agg_x, val_rows
         val_cands = None
         if val_neighbours == "candidates":
-            if candidates is None:
-                raise ValueError("GCN val_neighbours 'candidates' needs the candidate lists")
             # Each held-out vertex's candidates among the scored held-out vertices.
-            position = np.full(features.shape[0] + 1, -1, dtype=np.int64)
-            position[val_rows] = np.arange(val_rows.size)
-            val_cands = position[np.asarray(candidates[val_rows], dtype=np.int64)]  # −1 → −1
-        log.info("GCN validation: %d of %d identities held out, %d vertices scored every %d steps",
-                 np.unique(labels[held_out]).size, np.unique(labels).size, val_rows.size,
-                 cfg["val_every"])
+            val_cands = _local_ids(candidates[val_rows], val_rows, labels.size)
+        log.info("GCN validation: %d of %d identities held out, %d vertices scored every %d "
+                 "steps through %s", np.unique(labels[held_out]).size, np.unique(labels).size,
+                 val_rows.size, cfg["val_every"],
+                 "their own subgraph" if own else "the training graph")
     best = {"score": -1.0}
     curve: list[dict] = []
     untrained: dict = {}
@@ -280,7 +316,7 @@ def train_gcn(features: np.ndarray, adj: sp.csr_matrix, labels: np.ndarray, conf
         identities that are easy for it (a score saturated at 1) would keep a random GCN.
         A later model replaces the kept one at an equal score too."""
         model.eval()
-        emb = _embed_rows(model, agg_x, norm_adj, val_rows, dev)
+        emb = _embed_rows(model, val_agg, val_adj, val_at, dev)
         model.train()
         scores = validation_scores(emb, labels[val_rows], cfg["val_linkage_k"],
                                    candidates=val_cands)
@@ -311,7 +347,7 @@ def train_gcn(features: np.ndarray, adj: sp.csr_matrix, labels: np.ndarray, conf
         hood, rows = _neighbourhood(norm_adj, batch)
         x = torch.from_numpy(agg_x[hood]).to(dev)
         emb = model(x, _torch_sparse(rows, dev))
-        loss, parts = hinge_loss(emb, torch.from_numpy(labels[batch]).to(dev), cfg["beta1"],
+        loss, parts = hinge_loss(emb, torch.from_numpy(train_labels[batch]).to(dev), cfg["beta1"],
                                  cfg["beta2"], cfg["lam"], cfg["hardest_negative"])
         opt.zero_grad()
         loss.backward()
@@ -342,7 +378,8 @@ def train_gcn(features: np.ndarray, adj: sp.csr_matrix, labels: np.ndarray, conf
     if held_out is not None:
         state = best.pop("state")
         validation = {**best, "curve": curve, "untrained_score": untrained.get("score"),
-                      "held_out_identities": int(np.unique(labels[held_out]).size)}
+                      "held_out_identities": int(np.unique(labels[held_out]).size),
+                      "graph": "own" if own else "training"}
         info["validation"] = validation
         log.info("GCN kept the model of step %d (held-out F_P %.4f, F_B %.4f at θ %.2f)",
                  best["step"], best["f_pairwise"], best["f_bcubed"], best["theta"])

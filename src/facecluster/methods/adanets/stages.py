@@ -157,7 +157,7 @@ def link(job: StageJob) -> None:
             theta, entry, curve, where = choose_theta(ladder, emb.shape[0], p)
             log.info("θ = %.2f for %d faces: the largest within %.3f of the best score of %s",
                      theta, emb.shape[0], p["theta_tolerance"], where)
-        else:  # the GCN's validation, held-out faces inside the training graph
+        else:  # the GCN's validation curve (gcn.val_graph: their subgraph or the whole)
             tolerance = float(p["theta_tolerance"])
             theta = validation_theta(validation, tolerance, job.input("model"))
             log.info("θ = %.2f: the largest within %.3f of the best held-out score of the "

@@ -17,7 +17,8 @@ take, scored +0.55 on the six evaluation-matrix pairs with stored ladders (gen-l
 held-out part's θ is already above the test part's best (README, The held-out hedge).
 
 The adaptive filter was trained on every identity of the train part, the held-out ones
-included (its k_off targets); only the GCN never saw them.
+included (its k_off targets).  The GCN never saw their labels, and with ``gcn.val_graph:
+own`` (the default) not their faces either: it trained on the other identities' subgraph.
 """
 
 from __future__ import annotations
