@@ -15,20 +15,19 @@ then needs only its vertices' one-hop neighbourhood, and the result is exact
 to ``per_group`` of its graph neighbours, so it holds positive pairs, and hard
 negatives from the neighbourhood.
 
-Validation.  With ``val_fraction`` > 0 a share of the training *identities* is
-held out, and every ``val_every`` steps the held-out vertices are embedded exactly and
-clustered by the linkage at a grid of θ.  With ``val_graph: training`` (the default) both
-use the whole graph: batches never hold the held-out vertices, but their features reach
-training vertices through the aggregation, and training faces stand among theirs.  With
-``val_graph: own`` the graph is split in two: the GCN trains on the subgraph of the other
-identities and the held-out vertices are embedded through the subgraph of their own, as a
-test face is.  Measured on the evaluation matrix (README, the GCN without the held-out
-faces), ``own`` chose θ worse on average: the default stays.  The model kept is the one with the best
-held-out score (mean of F_P and F_B at its best θ), and its scores at every θ are
-stored with it: ``theta: auto`` in the linkage takes the largest θ within
-``theta_tolerance`` of the best (``tolerant_theta``).  On the embedded dataset this is what
-separates a GCN that generalises to unseen identities from one that memorised
-250 training identities (see the README's figures).
+Validation.  With ``val_fraction`` > 0 a share of the training *identities* is held out, and
+every ``val_every`` steps the held-out vertices are embedded exactly and clustered by the
+linkage at a grid of θ.  With ``val_graph: training`` (the default) both use the whole graph:
+batches never hold the held-out vertices, but their features reach training vertices through
+the aggregation, and training faces stand among theirs.  With ``val_graph: own`` the graph is
+split in two: the GCN trains on the subgraph of the other identities and the held-out
+vertices are embedded through the subgraph of their own, as a test face is.  Measured on the
+evaluation matrix (README, the GCN without the held-out faces), ``own`` chose θ worse on
+average: the default stays.  The model kept is the one with the best held-out score (mean of
+F_P and F_B at its best θ), and its scores at every θ are stored with it: ``theta: auto`` in
+the linkage takes the largest θ within ``theta_tolerance`` of the best (``tolerant_theta``).
+On the embedded dataset this is what separates a GCN that generalises to unseen identities
+from one that memorised 250 training identities (see the README's figures).
 """
 
 from __future__ import annotations
@@ -273,12 +272,12 @@ def train_gcn(features: np.ndarray, adj: sp.csr_matrix, labels: np.ndarray, conf
     own = held_out is not None and cfg["val_graph"] == "own"
     # What the GCN trains on: the other identities' subgraph (val_graph own), or the whole
     # graph with the held-out vertices kept out of the batches.
-    fit = np.flatnonzero(~held_out) if own else np.arange(labels.size)
+    fit = np.flatnonzero(~held_out) if own else None  # no copy of the whole part otherwise
     train_adj = adj[fit][:, fit].tocsr() if own else adj
-    train_labels = labels[fit]
+    train_labels = labels[fit] if own else labels
     usable = None if held_out is None or own else ~held_out
     norm_adj = normalised_adjacency(train_adj)
-    agg_x = norm_adj @ features[fit]  # Â F, shared by every step
+    agg_x = norm_adj @ (features[fit] if own else features)  # Â F, shared by every step
     model = AdaNetsGCN(features.shape[1], cfg["hidden"]).to(dev)
     opt = torch.optim.SGD(model.parameters(), lr=cfg["lr"], momentum=cfg["momentum"],
                           weight_decay=cfg["weight_decay"])

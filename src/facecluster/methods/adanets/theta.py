@@ -1,20 +1,20 @@
 """θ chosen on a validation part built like the test part (issue 14).
 
 The GCN's own validation scores its held-out identities *inside the training graph*
-(``gcn.val_graph: training``, the default): their embeddings average over training faces
-the GCN has learned to pull together, and the θ where they link best sat far from the test
+(``gcn.val_graph: training``, the default): their embeddings average over training faces the
+GCN has learned to pull together, and the θ where they link best sat far from the test
 part's (LFW, and 0.73 against 0.87 on the evaluation matrix's look-alike pair).  Here the
 same held-out identities (``gcn.held_out_identities``: the GCN never trained on them) are
 clustered as a test part is: their own kNN graph, structure space, adaptive filter, graph
-and GCN embedding (``Model.embedding``), then the linkage at every θ of
-``gcn.THETA_GRID`` — on the whole held-out part and on draws of its identities at halvings of its size
+and GCN embedding (``Model.embedding``), then the linkage at every θ of ``gcn.THETA_GRID`` —
+on the whole held-out part and on draws of its identities at halvings of its size
 (``core.selection.ladder_scores``), so that the θ used on a test part of N faces is chosen
 for N (``core.selection.choose_for_size``).  A test part larger than the held-out part takes
 the whole held-out part's choice, hedged towards the plateau's top for one doubling
-(``core.selection.choose_held_out``).  Two doublings, as GCN-V and the Face Transformer
-take, scored +0.55 on the six evaluation-matrix pairs with stored ladders (gen-low-quality
-+2.2, gen-lookalikes −0.4) and −1.0 to −1.4 on the default set's three seeds, where the
-held-out part's θ is already above the test part's best (README, The held-out hedge).
+(``core.selection.choose_held_out``).  Two doublings, as GCN-V and the Face Transformer take,
+scored +0.55 on the six evaluation-matrix pairs with stored ladders (gen-low-quality +2.2,
+gen-lookalikes −0.4) and −1.0 to −1.4 on the default set's three seeds, where the held-out
+part's θ is already above the test part's best (README, The held-out hedge).
 
 The adaptive filter was trained on every identity of the train part, the held-out ones
 included (its k_off targets).  The GCN never saw their labels; their faces stand in its
