@@ -382,14 +382,20 @@ def held_out_identities(labels: np.ndarray, fraction: float, seed: int,
     return np.isin(labels, rng.choice(identities, size=n_held, replace=False))
 
 
+def local_ids(ids: np.ndarray, rows: np.ndarray, n: int) -> np.ndarray:
+    """Lists of face ids (M, k) among ``n`` faces as positions in ``rows`` (sorted, unique
+    int): int64, −1 where an id is not among ``rows`` or was −1 (no neighbour)."""
+    position = np.full(n + 1, -1, dtype=np.int64)  # position[−1] is the spare −1
+    position[rows] = np.arange(rows.size)
+    return position[np.asarray(ids, dtype=np.int64)]
+
+
 def restrict_lists(ids: np.ndarray, sims: np.ndarray,
                    rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The kNN lists of faces ``rows`` among themselves (a held-out part clustered as a
     test part is): ``(ids, sims)`` (R, k) with ids into ``rows``, and −1 (similarity −1)
     where a neighbour is not among them."""
-    local = np.full(ids.shape[0], -1, dtype=np.int64)
-    local[rows] = np.arange(rows.size)
-    sub = np.where(ids[rows] >= 0, local[np.maximum(ids[rows], 0)], -1)
+    sub = local_ids(ids[rows], rows, ids.shape[0])
     return sub, np.where(sub >= 0, sims[rows], -1.0).astype(np.float32)
 
 

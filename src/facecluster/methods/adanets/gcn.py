@@ -203,14 +203,6 @@ def held_out_identities(labels: np.ndarray, fraction: float, seed: int = 0) -> n
     return held if held.any() else None
 
 
-def _local_ids(ids: np.ndarray, rows: np.ndarray, n: int) -> np.ndarray:
-    """Lists of vertex ids (M, k) among ``n`` vertices as positions in ``rows`` (sorted
-    int64): −1 where an id is not among ``rows``, or was −1 (no neighbour)."""
-    position = np.full(n + 1, -1, dtype=np.int64)  # position[−1] is the spare −1
-    position[rows] = np.arange(rows.size)
-    return position[np.asarray(ids, dtype=np.int64)]
-
-
 @torch.no_grad()
 def _embed_rows(model: AdaNetsGCN, agg_x: np.ndarray, norm_adj: sp.csr_matrix, rows: np.ndarray,
                 dev, block_size: int = 4096) -> np.ndarray:
@@ -283,7 +275,7 @@ def train_gcn(features: np.ndarray, adj: sp.csr_matrix, labels: np.ndarray, conf
                           weight_decay=cfg["weight_decay"])
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg["steps"])
     if cfg["batch_from"] == "candidates":
-        pool = _local_ids(candidates[fit], fit, labels.size) if own else candidates
+        pool = selection.local_ids(candidates[fit], fit, labels.size) if own else candidates
     else:
         pool = train_adj
 
@@ -301,7 +293,7 @@ def train_gcn(features: np.ndarray, adj: sp.csr_matrix, labels: np.ndarray, conf
         val_cands = None
         if val_neighbours == "candidates":
             # Each held-out vertex's candidates among the scored held-out vertices.
-            val_cands = _local_ids(candidates[val_rows], val_rows, labels.size)
+            val_cands = selection.local_ids(candidates[val_rows], val_rows, labels.size)
         log.info("GCN validation: %d of %d identities held out, %d vertices scored every %d "
                  "steps through %s", np.unique(labels[held_out]).size, np.unique(labels).size,
                  val_rows.size, cfg["val_every"],
