@@ -171,6 +171,32 @@ def test_mean_scores_average_draws_over_the_same_values():
 
 
 
+def test_pooled_ladders_average_each_size_and_keep_the_sizes_all_measured():
+    from facecluster.core.selection import choose_held_out, pool_ladders
+
+    def rung(n, draws, means):  # θ 0.8 and 0.9 with these means of F_P and F_B
+        return {"n_faces": n, "draws": draws,
+                "scores": [{"theta": t, "f_pairwise": m, "f_bcubed": m}
+                           for t, m in zip((0.8, 0.9), means)]}
+
+    # Model a's curve peaks at θ 0.8 and model b's at 0.9; b measured one size more.
+    a = [rung(1000, 1, (0.90, 0.70)), rung(500, 3, (0.80, 0.60))]
+    b = [rung(1200, 1, (0.50, 0.80)), rung(600, 3, (0.40, 0.70)), rung(300, 3, (0.2, 0.3))]
+    pooled = pool_ladders([a, b])
+    assert [(r["n_faces"], r["draws"]) for r in pooled] == [(1100, 2), (550, 6)]
+    assert [e["f_pairwise"] for e in pooled[0]["scores"]] == pytest.approx([0.70, 0.75])
+    assert [e["f_bcubed"] for e in pooled[1]["scores"]] == pytest.approx([0.60, 0.65])
+    # Alone each model would take its own peak; on the mean, 0.9 (0.75 against 0.70).
+    grid = [0.8, 0.9]
+    assert [choose_held_out(x, None, "theta", grid, 0.0)[0] for x in (a, b)] == [0.8, 0.9]
+    assert choose_held_out(pooled, None, "theta", grid, 0.0)[0] == 0.9
+    assert pool_ladders([a]) is a
+    with pytest.raises(ValueError, match="non-empty"):
+        pool_ladders([a, []])
+    with pytest.raises(ValueError, match="different values"):
+        pool_ladders([a, [{**a[0], "scores": [{**e, "theta": 0.7} for e in a[0]["scores"]]}]])
+
+
 def test_a_score_entry_names_its_value_and_ranks_by_the_mean_of_its_two_f():
     from facecluster.core.selection import best_entry, mean_f, score_key
 

@@ -197,6 +197,29 @@ def ladder_scores(labels: np.ndarray, score_parts: Callable[[list], list[dict]],
     return ladder
 
 
+def pool_ladders(ladders: list[list[dict]]) -> list[dict]:
+    """Several held-out ladders (:func:`ladder_scores`, one per trained model and its own
+    held-out identities: several validation folds) as one: their curves averaged size by
+    size, as k-fold cross-validation averages its folds' curves before choosing.
+
+    The sizes are matched by position, largest first; a ladder with more sizes than another
+    is cut to the shorter (a size is kept only where every ladder measured it).  Each
+    pooled size has the mean ``n_faces`` of its rungs (rounded) and their ``draws`` summed;
+    its ``scores`` are :func:`mean_scores` of theirs.  One ladder comes back unchanged.
+    Raises ValueError when there is no ladder, one is empty, or two score different
+    values at a size."""
+    if not ladders or any(not ladder for ladder in ladders):
+        raise ValueError("pooling needs at least one non-empty ladder")
+    if len(ladders) == 1:
+        return ladders[0]
+    pooled = []
+    for rungs in zip(*(sorted(ladder, key=lambda r: -r["n_faces"]) for ladder in ladders)):
+        pooled.append({"n_faces": round(float(np.mean([r["n_faces"] for r in rungs]))),
+                       "draws": int(sum(r["draws"] for r in rungs)),
+                       "scores": mean_scores([r["scores"] for r in rungs])})
+    return pooled
+
+
 def held_out_ladder(features: np.ndarray, labels: np.ndarray, rows: np.ndarray, knn: dict,
                     prepare: Callable[[np.ndarray, np.ndarray, np.ndarray],
                                       Callable[[Any], np.ndarray]],
