@@ -102,6 +102,28 @@ def test_changing_theta_reruns_only_linkage_and_metrics(tiny_run, tmp_path):
         "adanets_link": 1, "metrics": 1, "summary": 1, "all": 1}
 
 
+def test_theta_seeds_trains_only_the_other_models_and_pools_their_curves(tiny_run, tmp_path):
+    """θ on two models' curves: seed 0's model and curves are the run's; only seed 1's
+    filter, train graph, GCN and curves are new, then the pool and the linkage."""
+    from facecluster.core import io
+
+    workdir, _ = tiny_run
+    tiny = yaml.safe_load((REPO / "config" / "tiny.yaml").read_text())
+    override = write_config(tmp_path / "seeds.yaml", {"experiments": {
+        "adanets": {**tiny["experiments"]["adanets"], "theta_seeds": 2}}})
+    plan = snakemake(workdir, "all", "-n", configs=(override,)).stdout
+    assert scheduled_rules(plan) == {
+        "adanets_filter_train": 1, "adanets_filter_infer": 1, "adanets_graph": 1,
+        "adanets_gcn_train": 1, "adanets_theta": 1, "adanets_theta_pool": 1,
+        "adanets_link": 1, "metrics": 1, "summary": 1, "all": 1}
+    (link,) = set(re.findall(r"results/tiny/test/\S+/link-[^/\s]+/clusters\.h5", plan))
+    snakemake(workdir, link, configs=(override,))
+    (pool,) = (workdir / "results").rglob("pool-2-*/theta.json")
+    assert io.read_json(pool)["models"] == 2
+    log = (workdir / link).with_name("clusters.log").read_text()
+    assert "the mean of 2 models' curves (theta_seeds)" in log
+
+
 def test_a_training_subsample_reruns_the_training_side_only(tiny_run, tmp_path):
     """`train_subsample` changes the train part and everything trained on it; the test
     part's ingest, kNN graph, structure space and the τ-0.6 baseline are kept."""

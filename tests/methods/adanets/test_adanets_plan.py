@@ -28,7 +28,8 @@ def test_experiments_share_what_they_agree_on():
         t={"method": "knn_threshold", "threshold": 0.5}))
     assert len(plan.knn) == 1, "one kNN graph for all"
     assert len(paths(plan, "structure")) == 2  # train and test, shared by a, b, c
-    assert len(paths(plan, "filter_train")) == 2  # β 0.5 (a, b) and β 1 (c)
+    # β 0.5 (a, b); β 1 (c), whose θ auto is chosen on the curves of three seeds' models
+    assert len(paths(plan, "filter_train")) == 4
     assert len(paths(plan, "embed")) == 2
     assert len(paths(plan, "link")) == 3
     a, b = plan.outcomes[0], plan.outcomes[1]
@@ -101,7 +102,8 @@ def test_second_round_runs_the_method_again_on_both_parts_embeddings():
     round_one = {p for p in embeds if "/r2-" not in p}
     assert {j.inputs["features"] for j in knns} == round_one
     assert {p.split("/")[2] for p in round_one} == {"train", "test"}
-    assert len(paths(plan, "gcn_train")) == 2 and len(paths(plan, "filter_train")) == 2
+    # Round one: θ auto on three seeds' models (theta_seeds), shared; round two: one model.
+    assert len(paths(plan, "gcn_train")) == 4 and len(paths(plan, "filter_train")) == 4
     assert plan.models == ["r/d/bundles/one/model", "r/d/bundles/two/model"], \
         "models hold round one"
 
@@ -109,3 +111,27 @@ def test_second_round_runs_the_method_again_on_both_parts_embeddings():
 def test_a_second_round_override_is_checked_like_round_one():
     with pytest.raises(ConfigError, match=r"experiments.a.second_round"):
         make_plan(config(a={"method": "adanets", "second_round": {"theta": 7}}))
+
+
+def test_theta_seeds_pools_the_curves_of_models_other_experiments_share():
+    plan = make_plan(config(pooled={"method": "adanets"},
+                            alone={"method": "adanets", "theta_seeds": 1},
+                            seed_2={"method": "adanets", "seed": 2, "theta_seeds": 1},
+                            fixed={"method": "adanets", "theta": 0.9}))
+    pooled, alone, seed_2, fixed = (plan.job(o.clusters) for o in plan.outcomes)
+    (pool,) = paths(plan, "theta_pool")
+    assert pooled.inputs["theta"] == pool and alone.inputs["theta"] != pool
+    curves = plan.job(pool).inputs
+    assert sorted(curves) == ["theta", "theta.1", "theta.2"]
+    # Seed 0's curves are the single-model experiment's, seed 2's the seed-2 experiment's.
+    assert curves["theta"] == alone.inputs["theta"]
+    assert curves["theta.2"] == seed_2.inputs["theta"]
+    seeds = [plan.job(curves[k]).params["settings"]["seed"] for k in sorted(curves)]
+    assert seeds == [0, 1, 2]
+    gcns = {k: plan.job(curves[k]).inputs["gcn"] for k in curves}
+    assert [plan.job(gcns[k]).params["seed"] for k in sorted(gcns)] == [0, 1, 2]
+    # The test part is embedded by seed 0's model, the one the single-model run uses.
+    assert pooled.inputs["model"] == alone.inputs["model"] == gcns["theta"]
+    assert pooled.inputs["embedding"] == alone.inputs["embedding"]
+    assert "theta" not in fixed.inputs
+    assert len(paths(plan, "gcn_train")) == 3 and len(paths(plan, "theta")) == 3

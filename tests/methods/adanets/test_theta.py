@@ -13,7 +13,8 @@ from facecluster.methods.adanets.theta import choose_theta
 @pytest.fixture(scope="module")
 def fitted():
     """Ada-NETS trained on the tiny generator's train part (1,000 faces, 40 people), every
-    face the held-out calibration embedded recorded by its row."""
+    face the held-out calibration embedded recorded by its row; θ on this model's curves
+    alone (``theta_seeds`` 1)."""
     x, y = synthetic.generate(synthetic.generator_params("tiny", dim=64), seed=0,
                               splits=("train",))["train"]
     row_of = {row.tobytes(): i for i, row in enumerate(x)}
@@ -26,8 +27,8 @@ def fitted():
 
     Model.embedding = recording
     try:
-        model = facecluster.model("adanets", filter={"steps": 40}, gcn={"steps": 60, "val_every": 30}
-                                  ).fit(x, y)
+        model = facecluster.model("adanets", theta_seeds=1, filter={"steps": 40},
+                                  gcn={"steps": 60, "val_every": 30}).fit(x, y)
     finally:
         Model.embedding = original
     return model, x, y, embedded
@@ -66,3 +67,19 @@ def test_predict_uses_the_theta_chosen_for_its_size_and_the_model_keeps_it(fitte
     old.gcn_path, old.fitted = model.gcn_path, True
     old._choose_theta()
     assert old.theta_ == gcn.checkpoint_theta(model.gcn_path, old.params["theta_tolerance"])
+
+
+@pytest.mark.slow
+def test_theta_seeds_chooses_on_the_mean_of_each_models_curves(fitted):
+    """``theta_seeds`` 2: seed 0's model (the fixture's) and seed 1's, each on its own
+    held-out identities, their curves averaged; the kept model is seed 0's."""
+    from facecluster.core.selection import pool_ladders
+
+    model, x, y, _ = fitted
+    settings = {"filter": {"steps": 40}, "gcn": {"steps": 60, "val_every": 30}}
+    seed_1 = facecluster.model("adanets", seed=1, theta_seeds=1, **settings).fit(x, y)
+    assert seed_1.theta_ladder != model.theta_ladder
+    pooled = facecluster.model("adanets", theta_seeds=2, **settings).fit(x, y)
+    assert pooled.theta_ladder == pool_ladders([model.theta_ladder, seed_1.theta_ladder])
+    assert pooled.theta_ == choose_theta(pooled.theta_ladder, None, pooled.params)[0]
+    np.testing.assert_array_equal(pooled.embedding(x[:200])[0], model.embedding(x[:200])[0])

@@ -13,6 +13,8 @@ Stages, each a rule of the workflow and a function in ``stages.py``:
   identities (``gcn.py``);
 - ``theta``: θ auto's curves on those held-out identities clustered as a part of their own,
   at every size of the ladder (``theta.py``);
+- ``theta_pool``: the curves of ``theta_seeds`` models (seeds ``seed`` …, each its own
+  filter, GCN and held-out identities) averaged before θ is chosen (``theta.py``);
 - ``link`` / ``graph_cut``: clusters from the embeddings (cosine > θ), or from the built
   graph without the GCN (Table 8, ``linkage.py``);
 - ``knn_embedding``: the kNN graph of round one's embeddings, for a second round (Table 10);
@@ -61,6 +63,11 @@ _ROUND = Params(
     theta_tolerance=Param(selection.TOLERANCE, number(0),
                           "auto: the largest θ whose held-out mean of F_P and F_B is within "
                           "this of the best (0: the best)"),
+    theta_seeds=Param(3, integer(1),
+                      "auto on the held-out part: the θ curves of this many trained models "
+                      "are averaged before θ is chosen (seeds seed … seed + n − 1, each its "
+                      "own filter, GCN and held-out identities: n validation folds); the "
+                      "test part is clustered with seed's model (1: its curves alone)"),
     linkage_k=Param(80, integer(1), "neighbours per vertex the linkage links across"),
     linkage_neighbours=Param("candidates", choice("candidates", "embedding"),
                              "candidates: each vertex's kNN candidates, scored by embedding "
@@ -92,6 +99,8 @@ STAGES = (
     Stage("theta", "theta.json", stages.theta, "θ auto on the held-out identities clustered "
           "as a part of their own, at every size", threads="all", gpu=True,
           memory=(2000, 3), runtime=(10, 0.10)),
+    Stage("theta_pool", "theta.json", stages.theta_pool, "θ auto's curves of several "
+          "models (theta_seeds) averaged size by size", memory=(500, 0), runtime=(2, 0.0)),
     Stage("embed", "embedding.zarr", stages.embed, "the GCN embedding of a graph",
           threads="all", gpu=True, memory=(2000, 6), runtime=(10, 0.05)),
     Stage("link", "clusters.h5", stages.link, "cosine > θ between embeddings, components",
@@ -162,17 +171,23 @@ def _plan_round(ctx, sources: dict, s: dict, with_model: bool, embed_train: bool
     beta = number_tag(s["beta"])
     adaptive = s["graph"] == "adaptive"
     train_cands = cands("train") if needs_labels(s) else None
-    koff = filter_model = None
+    koff = None
     if adaptive or s["train_graph"] == "true":
         koff = ctx.add("koff", {"cands": train_cands, "features": feats("train")},
                        {"beta": s["beta"]}, under=_folder(train_cands), label=f"koff-b{beta}")
-    if adaptive:
-        filter_model = ctx.add("filter_train", {"cands": train_cands, "features": feats("train"),
-                                                "koff": koff},
-                               {"filter": s["filter"], "seed": s["seed"], "beta": s["beta"]},
-                               under=_folder(koff), label="filter")
 
-    def graph(part):
+    def train_filter(seed):
+        """The adaptive filter trained with ``seed`` (None without the adaptive graph)."""
+        if not adaptive:
+            return None
+        return ctx.add("filter_train", {"cands": train_cands, "features": feats("train"),
+                                        "koff": koff},
+                       {"filter": s["filter"], "seed": seed, "beta": s["beta"]},
+                       under=_folder(koff), label="filter")
+
+    filter_model = train_filter(s["seed"])
+
+    def graph(part, filter_model=filter_model):
         c = cands(part)
         if adaptive:
             k_hat = ctx.add("filter_infer", {"model": filter_model, "features": feats(part),
@@ -194,21 +209,41 @@ def _plan_round(ctx, sources: dict, s: dict, with_model: bool, embed_train: bool
                        label=f"cut-{number_tag(s['cut_threshold'])}")
         return leaf, test_graph, {**summary, "cut": s["cut_threshold"]}, {}, None
 
-    if s["train_graph"] == "true":
-        train_graph = ctx.add("graph", {"cands": train_cands, "features": feats("train"),
-                                        "k_hat": koff},
-                              {"builder": "adaptive"}, under=_folder(koff), label="graph-true")
-    else:
-        train_graph = graph("train")
     if s["theta"] == "auto" and s["gcn"]["val_fraction"] == 0:
         raise ConfigError(f"experiments.{ctx.experiment}: theta 'auto' needs the GCN's "
                           f"validation, and gcn.val_fraction is 0")
-    # The validation that chooses θ links as the test linkage will.
-    gcn_model = ctx.add("gcn_train", {"graph": train_graph, "features": feats("train"),
-                                      "cands": train_cands},
-                        {"gcn": s["gcn"], "seed": s["seed"],
-                         "val_neighbours": s["linkage_neighbours"]},
-                        under=_folder(train_graph), label="gcn")
+
+    def train_gcn(seed, filter_model):
+        """The GCN trained with ``seed`` on the train graph of ``filter_model``: ``(train
+        graph, model)``.  The validation that chooses θ links as the test linkage will."""
+        if s["train_graph"] == "true":
+            train_graph = ctx.add("graph", {"cands": train_cands, "features": feats("train"),
+                                            "k_hat": koff},
+                                  {"builder": "adaptive"}, under=_folder(koff),
+                                  label="graph-true")
+        else:
+            train_graph = graph("train", filter_model)
+        return train_graph, ctx.add("gcn_train", {"graph": train_graph,
+                                                  "features": feats("train"),
+                                                  "cands": train_cands},
+                                    {"gcn": s["gcn"], "seed": seed,
+                                     "val_neighbours": s["linkage_neighbours"]},
+                                    under=_folder(train_graph), label="gcn")
+
+    def held_out_curves(seed, filter_model, gcn_model):
+        """The theta stage: θ's curves on that model's held-out identities clustered alone."""
+        theta_inputs = {"gcn": gcn_model, "features": feats("train")}
+        if filter_model:
+            theta_inputs["filter"] = filter_model
+        # Only what the inference and the held-out split read: experiments that differ in
+        # anything else (the tolerance, a fixed graph's β) share the curves.
+        curve_settings = {k: s[k] for k in THETA_CURVE_KEYS}
+        curve_settings["seed"] = seed
+        curve_settings["gcn"] = {"val_fraction": s["gcn"]["val_fraction"]}
+        return ctx.add("theta", theta_inputs, {"settings": curve_settings, "knn": ctx.knn_params},
+                       under=_folder(gcn_model), label="theta")
+
+    train_graph, gcn_model = train_gcn(s["seed"], filter_model)
     embeddings = {"test": ctx.add("embed", {"model": gcn_model, "graph": test_graph,
                                             "features": feats("test")},
                                   {}, under=_folder(test_graph), label="gcn")}
@@ -220,16 +255,16 @@ def _plan_round(ctx, sources: dict, s: dict, with_model: bool, embed_train: bool
     # one's embeddings, which no model folder reproduces).
     theta_curves = None
     if s["theta"] == "auto" and s["theta_on"] == "held_out_part" and with_model:
-        theta_inputs = {"gcn": gcn_model, "features": feats("train")}
-        if filter_model:
-            theta_inputs["filter"] = filter_model
-        # Only what the inference and the held-out split read: experiments that differ in
-        # anything else (the tolerance, a fixed graph's β) share the curves.
-        curve_settings = {k: s[k] for k in THETA_CURVE_KEYS}
-        curve_settings["gcn"] = {"val_fraction": s["gcn"]["val_fraction"]}
-        theta_curves = ctx.add("theta", theta_inputs,
-                               {"settings": curve_settings, "knn": ctx.knn_params},
-                               under=_folder(gcn_model), label="theta")
+        theta_curves = held_out_curves(s["seed"], filter_model, gcn_model)
+        if s["theta_seeds"] > 1:  # more models, each on its own held-out identities
+            curves = {"theta": theta_curves}
+            for i in range(1, s["theta_seeds"]):
+                seed = s["seed"] + i
+                other_filter = train_filter(seed)
+                curves[f"theta.{i}"] = held_out_curves(seed, other_filter,
+                                                       train_gcn(seed, other_filter)[1])
+            theta_curves = ctx.add("theta_pool", curves, {}, under=_folder(theta_curves),
+                                   label=f"pool-{s['theta_seeds']}")
     model = None
     if adaptive and with_model:
         bundle_inputs = {"filter": filter_model, "gcn": gcn_model}

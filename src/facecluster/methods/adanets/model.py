@@ -26,7 +26,9 @@ class Model(ClusterModel):
 
     ``features`` are float32 (n, D) unit rows, ``labels`` (n,) integer identities;
     ``predict`` returns (m,) int32 cluster labels.  ``fit`` trains exactly what the
-    workflow's ``filter_train`` and ``gcn_train`` stages train on a train part.
+    workflow's ``filter_train`` and ``gcn_train`` stages train on a train part; with θ auto
+    on the held-out part and ``theta_seeds`` > 1 it trains that many models (seeds ``seed``
+    …) and keeps the first, θ chosen on their curves averaged (the ``theta_pool`` stage).
     """
 
     filter_path: str | None = None
@@ -94,10 +96,17 @@ class Model(ClusterModel):
         self.gcn_path = f"{self._folder}/gcn.pt"
         gcn.save_checkpoint(self.gcn_path, checkpoint)
         if self.uses_held_out_part():
+            from ...core.selection import pool_ladders
             from .theta import theta_ladder
 
-            self.theta_ladder = theta_ladder(self, features, labels,
-                                             threads=torch.get_num_threads())
+            ladders = [theta_ladder(self, features, labels, threads=torch.get_num_threads())]
+            for i in range(1, s["theta_seeds"]):  # the workflow's theta_pool stage
+                log.info("θ's curves of a model with seed %d (theta_seeds %d)", s["seed"] + i,
+                         s["theta_seeds"])
+                other = type(self)(knn=self.knn, **{**s, "seed": s["seed"] + i,
+                                                    "theta_seeds": 1})
+                ladders.append(other.fit(features, labels).theta_ladder)
+            self.theta_ladder = pool_ladders(ladders)
         self._choose_theta()
 
     def uses_held_out_part(self) -> bool:

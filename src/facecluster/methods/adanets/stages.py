@@ -140,6 +140,23 @@ def theta(job: StageJob) -> None:
     selection.log_ladder(ladder, "theta", "θ")
 
 
+def theta_pool(job: StageJob) -> None:
+    """θ auto's curves of several models (``theta_seeds``; the ``theta`` stage's, inputs
+    ``theta``, ``theta.1``, …), averaged size by size (``core.selection.pool_ladders``):
+    ``theta.json`` as the theta stage writes it, with ``models``, how many were pooled."""
+    keys = sorted((k for k in job.inputs if k == "theta" or k.startswith("theta.")),
+                  key=lambda k: (k != "theta", k))
+    ladders = [io.read_json(job.input(k))["ladder"] for k in keys]
+    for key, ladder in zip(keys, ladders):
+        log.info("%s: %s", job.input(key), ", ".join(
+            f"{r['n_faces']} faces best θ {selection.best_entry(r['scores'])['theta']:.2f}"
+            for r in ladder))
+    pooled = selection.pool_ladders(ladders)
+    io.write_json(job.out, {"ladder": pooled, "models": len(ladders)})
+    log.info("θ's curves of %d models averaged:", len(ladders))
+    selection.log_ladder(pooled, "theta", "θ")
+
+
 def link(job: StageJob) -> None:
     from .linkage import link as link_embeddings
 
@@ -153,8 +170,10 @@ def link(job: StageJob) -> None:
         if "theta" in job.inputs:  # the held-out identities clustered alone (theta.py)
             from .theta import choose_theta
 
-            ladder = io.read_json(job.input("theta"))["ladder"]
-            theta, entry, curve, where = choose_theta(ladder, emb.shape[0], p)
+            curves = io.read_json(job.input("theta"))
+            theta, entry, curve, where = choose_theta(curves["ladder"], emb.shape[0], p)
+            if curves.get("models", 1) > 1:
+                where += f", the mean of {curves['models']} models' curves (theta_seeds)"
             log.info("θ = %.2f for %d faces: the largest within %.3f of the best score of %s",
                      theta, emb.shape[0], p["theta_tolerance"], where)
         else:  # the GCN's validation curve (gcn.val_graph: their subgraph or the whole)

@@ -16,6 +16,14 @@ scored +0.55 on the six evaluation-matrix pairs with stored ladders (gen-low-qua
 gen-lookalikes −0.4) and −1.0 to −1.4 on the default set's three seeds, where the held-out
 part's θ is already above the test part's best (README, The held-out hedge).
 
+One model's curves choose θ for that model alone, and between seeds the choice moved more
+than between rules (README, The GCN without the held-out faces).  With ``theta_seeds`` n > 1
+the curves of n models (seeds ``seed`` … ``seed + n − 1``: each its own filter, GCN and
+held-out identities, n validation folds) are averaged size by size
+(``core.selection.pool_ladders``, the ``theta_pool`` stage) and θ is chosen on the mean, as
+cross-validation chooses on the mean of its folds; the test part is clustered with seed's
+model (README, θ over several models).
+
 The adaptive filter was trained on every identity of the train part, the held-out ones
 included (its k_off targets).  The GCN never saw their labels; their faces stand in its
 training graph unless ``gcn.val_graph: own``.
