@@ -145,7 +145,7 @@ def theta_pool(job: StageJob) -> None:
     ``theta``, ``theta.1``, …), averaged size by size (``core.selection.pool_ladders``):
     ``theta.json`` as the theta stage writes it, with ``models``, how many were pooled."""
     keys = sorted((k for k in job.inputs if k == "theta" or k.startswith("theta.")),
-                  key=lambda k: (k != "theta", k))
+                  key=lambda k: int(k.partition(".")[2] or 0))
     ladders = [io.read_json(job.input(k))["ladder"] for k in keys]
     for key, ladder in zip(keys, ladders):
         log.info("%s: %s", job.input(key), ", ".join(
