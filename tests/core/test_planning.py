@@ -74,7 +74,8 @@ def test_a_sweep_expands_into_variants_that_share_upstream_artifacts():
 
 
 def test_dotted_sweep_keys_reach_into_sections_and_run_selects_a_sweep():
-    cfg = config(s={"method": "adanets", "gcn": {"hidden": 64}, "sweep": {"gcn.lr": [0.1, 0.01]}},
+    cfg = config(s={"method": "adanets", "gcn": {"hidden": 64}, "theta_seeds": 1,
+                    "sweep": {"gcn.lr": [0.1, 0.01]}},
                  t={"method": "knn_threshold", "sweep": {"threshold": [0.5, 0.6]}})
     cfg["run"] = {"experiments": ["s"]}
     plan = make_plan(cfg)
@@ -129,8 +130,8 @@ def test_a_default_changed_in_code_renames_its_stage_and_what_depends_on_it(monk
     assert before.keys() == after.keys()
     moved = {stage for (method, stage) in before if before[method, stage] != after[method, stage]}
     # (the model folder is named by the experiment, and stays)
-    assert moved == {"filter_train", "filter_infer", "graph", "gcn_train", "theta", "embed",
-                     "link"}
+    assert moved == {"filter_train", "filter_infer", "graph", "gcn_train", "theta",
+                     "theta_pool", "embed", "link"}
     assert plan.job(next(iter(after["adanets", "bundle"]))).params["settings"]["filter"][
         "steps"] == old.default + 1, "the model records the new default"
     assert before["knn_threshold", "cluster"] == after["knn_threshold", "cluster"]
