@@ -135,3 +135,15 @@ def test_theta_seeds_pools_the_curves_of_models_other_experiments_share():
     assert pooled.inputs["embedding"] == alone.inputs["embedding"]
     assert "theta" not in fixed.inputs
     assert len(paths(plan, "gcn_train")) == 3 and len(paths(plan, "theta")) == 3
+
+
+def test_the_figures_read_the_experiments_own_model_not_the_other_seeds():
+    from facecluster.methods.adanets.figures import own_model
+
+    plan = make_plan(config(pooled={"method": "adanets"},
+                            alone={"method": "adanets", "theta_seeds": 1}))
+    pooled, alone = (plan.lineage(o.clusters) for o in plan.outcomes)
+    for stage in ("adanets.filter_infer", "adanets.graph"):
+        assert len(pooled[stage]) == 4, "three train-side models and the test part"
+        assert sorted(own_model(pooled[stage], pooled)) == sorted(alone[stage])
+        assert own_model(alone[stage], alone) == alone[stage]

@@ -14,7 +14,8 @@ Stages, each a rule of the workflow and a function in ``stages.py``:
 - ``theta``: θ auto's curves on those held-out identities clustered as a part of their own,
   at every size of the ladder (``theta.py``);
 - ``theta_pool``: the curves of ``theta_seeds`` models (seeds ``seed`` …, each its own
-  filter, GCN and held-out identities) averaged before θ is chosen (``theta.py``);
+  filter, GCN and held-out identities) averaged before θ is chosen
+  (``core.selection.pool_ladders``; the rule in ``theta.py``);
 - ``link`` / ``graph_cut``: clusters from the embeddings (cosine > θ), or from the built
   graph without the GCN (Table 8, ``linkage.py``);
 - ``knn_embedding``: the kNN graph of round one's embeddings, for a second round (Table 10);

@@ -18,10 +18,22 @@ def _part(path: str) -> str:
                                                                                    "val-")), "?")
 
 
+def own_model(paths: list[str], lineage: dict) -> list[str]:
+    """``paths`` less the other seeds' models' artifacts: with ``theta_seeds`` > 1 the
+    lineage also holds the filters and graphs of the models whose curves only chose θ
+    (``theta_pool``).  The experiment's own train-side artifacts sit in folders above the
+    pool's; the other parts' are kept."""
+    pools = lineage.get("adanets.theta_pool", [])
+    if not pools:
+        return list(paths)
+    pool = Path(pools[0])
+    return [p for p in paths if _part(p) != _part(str(pool)) or Path(p).parent in pool.parents]
+
+
 def figures(lineage: dict, out: Path) -> list[str]:
     written = []
     koffs = lineage.get("adanets.koff", [])
-    k_hats = lineage.get("adanets.filter_infer", [])
+    k_hats = own_model(lineage.get("adanets.filter_infer", []), lineage)
     if koffs:
         arrays = io.read_arrays(koffs[0], ["quality", "k_off"])
         q, k_off = arrays["quality"], arrays["k_off"]
@@ -43,7 +55,7 @@ def figures(lineage: dict, out: Path) -> list[str]:
         fig.suptitle("Ada-NETS: the quality criterion and the adaptive filter", fontsize=10)
         _save(fig, out / "adanets_koff.png")
         written.append("adanets_koff.png")
-    graphs = lineage.get("adanets.graph", [])
+    graphs = own_model(lineage.get("adanets.graph", []), lineage)
     quality = [(p, io.read_attrs(p)) for p in graphs]
     quality = [(p, a) for p, a in quality if a.get("snr") is not None or a.get("q_after")]
     if quality:

@@ -106,6 +106,7 @@ class Model(ClusterModel):
                 other = type(self)(knn=self.knn, **{**s, "seed": s["seed"] + i,
                                                     "theta_seeds": 1})
                 ladders.append(other.fit(features, labels).theta_ladder)
+                shutil.rmtree(other._folder, ignore_errors=True)  # only its curves are kept
             self.theta_ladder = pool_ladders(ladders)
         self._choose_theta()
 
