@@ -29,6 +29,56 @@ def test_a_validation_part_holds_no_identity_of_the_part_it_is_trained_on(seed):
     assert (val_manifest["holdout"]["part"], fit_manifest["holdout"]["part"]) == ("val", "fit")
 
 
+def test_a_smaller_validation_part_is_whole_held_out_identities_in_half_their_faces():
+    holdout = {"fraction": 0.3, "seed": 0}
+    _, held, _, _ = ingest.load_holdout(TINY, "val-a", holdout)
+    _, rest, _, _ = ingest.load_holdout(TINY, "fit-a", holdout)
+    smaller = [ingest.load_holdout(TINY, "val-b", {**holdout, "share": 0.5, "draw": d})[1]
+               for d in (0, 1)]
+    _, rest_again, _, _ = ingest.load_holdout(TINY, "fit-b", {**holdout, "share": 0.5,
+                                                              "draw": 0})
+    np.testing.assert_array_equal(rest, rest_again)  # the share moves only the validation part
+    for part in smaller:
+        assert 0 < part.size <= round(0.5 * held.size)
+        assert set(part) <= set(held), "only held-out identities"
+        for identity in set(part):  # whole identities: every face of each
+            assert np.count_nonzero(part == identity) == np.count_nonzero(held == identity)
+    assert set(smaller[0]) != set(smaller[1]), "each draw its own identities"
+
+
+def test_a_score_is_read_at_the_size_of_the_part_to_cluster():
+    # 0.90 on 1,000 held-out faces, 0.95 on 500: 0.05 lost per doubling of the part
+    full, smaller = (1000, 0.90), (500, 0.95)
+    assert auto.score_for_size(full, smaller, 1000, 1.0) == pytest.approx(0.90)
+    assert auto.score_for_size(full, smaller, 2000, 1.0) == pytest.approx(0.85)
+    assert auto.score_for_size(full, smaller, 8000, 1.0) == pytest.approx(0.85), "one doubling"
+    assert auto.score_for_size(full, smaller, 8000, 2.0) == pytest.approx(0.80)
+    assert auto.score_for_size(full, smaller, 707, 1.0) == pytest.approx(0.925, abs=1e-3)
+    assert auto.score_for_size(full, smaller, 100, 1.0) == pytest.approx(0.95), "not below"
+    assert auto.score_for_size(full, None, 4000, 1.0) == 0.90, "nothing smaller measured"
+    assert auto.score_for_size(full, (1000, 0.5), 4000, 1.0) == 0.90, "not smaller"
+    with pytest.raises(ValueError, match="n_faces"):
+        auto.score_for_size(full, smaller, 0, 1.0)
+
+
+def test_the_size_of_the_test_part_can_turn_the_choice():
+    """A method that chains loses points as its part grows; a steady one does not.  On
+    held-out parts of 500 faces the chaining one leads; read at a test part of 2,000 the
+    steady one does."""
+    def scores(n, f_p, f_b):
+        return {"n_items": n, "pairwise_f": f_p, "bcubed_f": f_b}
+
+    chaining = (scores(500, 0.95, 0.95), [scores(250, 0.99, 0.99), scores(250, 0.97, 0.97)])
+    steady = (scores(500, 0.93, 0.93), [scores(250, 0.93, 0.93), scores(250, 0.93, 0.93)])
+    for n_faces, winner in ((500, "chaining"), (2000, "steady")):
+        per_fold = {name: [auto.fold_score(full, smaller, n_faces, 1.0, name)[1]]
+                    for name, (full, smaller) in (("chaining", chaining), ("steady", steady))}
+        name, scored, why = auto.choose(per_fold, 1, f", read at {n_faces} faces")
+        assert name == winner, scored
+        assert f"read at {n_faces} faces" in why
+    assert auto.fold_score(*chaining, 2000, 1.0, "x") == pytest.approx((0.95, 0.92))
+
+
 def test_the_draws_of_several_folds_differ():
     held = [set(ingest.load_holdout(TINY, "val-x", {"fraction": 0.3, "seed": s})[1])
             for s in (0, 1, 2)]
@@ -49,7 +99,7 @@ def test_auto_keeps_the_candidate_that_clearly_wins_over_two_folds(tmp_path):
     workdir = tmp_path / "run"
     snakemake(workdir, "all", configs=(cfg,))
     results = workdir / "results" / "tiny"
-    assert len(list(results.glob("val-*"))) == 2, "two validation parts, one per fold"
+    assert len(list(results.glob("val-*"))) == 2 * 3, "per fold its part and two smaller ones"
     summary = (workdir / "results" / "summary.tsv").read_text().splitlines()
     rows = {r["experiment"]: r for r in csv.DictReader(summary, delimiter="\t")}
     assert "choice=auto(knn_threshold)" in rows["auto"]["params"]
@@ -61,6 +111,9 @@ def test_auto_keeps_the_candidate_that_clearly_wins_over_two_folds(tmp_path):
     assert min(folds["knn_threshold"]) > max(folds["kmeans"]) + 0.2, folds
     assert attrs["validation_scores"]["knn_threshold"] == pytest.approx(
         np.mean(folds["knn_threshold"]))
+    measured = attrs["validation_measured"]  # as scored, before reading at the test's size
+    assert sorted(measured) == sorted(folds) and all(len(v) == 2 for v in measured.values())
+    assert "read at" in attrs["notes"][0] and folds != measured
     (test_clusters,) = [p for p in (results / "test").rglob("clusters.h5")
                         if p.parent.name.startswith("knn_threshold-auto")]
     np.testing.assert_array_equal(io.read_array(chosen, "labels"),

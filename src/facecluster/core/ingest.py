@@ -558,6 +558,14 @@ def subsample_identities(labels, max_items: int, seed: int) -> np.ndarray:
     return np.flatnonzero(keep[inverse]).astype(np.int64)
 
 
+def share_of_identities(labels, share: float, seed: int) -> np.ndarray:
+    """:func:`subsample_identities` filling ``round(share · N)`` of the N faces (at least
+    one): a smaller part of whole identities, as ``method: auto`` clusters to see how a
+    method's score moves with the part's size.  Sorted int64 indices."""
+    return subsample_identities(labels, max(1, int(round(share * np.asarray(labels).size))),
+                                seed)
+
+
 def write_features(path, features, labels, ids, manifest: dict) -> None:
     """Write the features artifact: arrays ``features`` (float32), ``labels`` (int64,
     if any), ``ids`` (strings, if any); the manifest as its attributes.  Atomic."""
@@ -588,10 +596,15 @@ def write_manifest(path, manifest: dict) -> None:
 
 def load_holdout(dataset: dict, part: str, holdout: dict):
     """A validation part (``val-…``: a share ``holdout['fraction']`` of the train part's
-    identities, drawn by ``holdout['seed']``) or the rest of the train part (``fit-…``)."""
+    identities, drawn by ``holdout['seed']``) or the rest of the train part (``fit-…``).
+    With ``holdout['share']`` a validation part is smaller: whole held-out identities
+    filling that share of the held-out faces (:func:`share_of_identities`, seed
+    ``holdout['draw']``)."""
     features, labels, ids, manifest = load_part(dataset, "train")
     rest, held = split_by_identity(labels, 1.0 - holdout["fraction"], holdout["seed"])
     keep = held if part.startswith("val-") else rest
+    if part.startswith("val-") and "share" in holdout:
+        keep = held[share_of_identities(labels[held], holdout["share"], int(holdout["draw"]))]
     manifest = {**manifest, "holdout": {**holdout, "part": part.split("-")[0]},
                 "n": int(keep.size), "part": part,
                 "n_classes": int(np.unique(labels[keep]).size)}

@@ -133,7 +133,7 @@ class Plan:
     results: str
     knn: dict[str, dict] = field(default_factory=dict)     # tag -> kNN parameters
     refined: dict[str, dict] = field(default_factory=dict)  # refined features -> refiner spec
-    holdouts: dict[str, dict] = field(default_factory=dict)  # tag -> {fraction, seed}
+    holdouts: dict[str, dict] = field(default_factory=dict)  # tag -> {fraction, seed[, share, draw]}
     outcomes: list[Result] = field(default_factory=list)
     jobs: dict[str, Job] = field(default_factory=dict)     # output path -> job
     method_modules: list[str] = field(default_factory=list)  # extra methods to import
@@ -293,18 +293,29 @@ class PlanContext:
         ctx.exports_model = False  # the experiment's model is its own method's, if any
         return ctx
 
-    def for_validation(self, fraction: float, seed: int = 0) -> "PlanContext":
+    def for_validation(self, fraction: float, seed: int = 0, share: float | None = None,
+                       draw: int = 0) -> "PlanContext":
         """The same experiment with a validation part built like a test part: a share
         ``fraction`` of the train part's identities held out as ``test`` (part
         ``val-{tag}``), the rest as ``train`` (``fit-{tag}``).  A method planned through it
         is trained on the rest and clusters the held-out identities exactly as it
         clusters a test part: its score there is an honest estimate, comparable between
-        methods."""
+        methods.  With ``share`` (in (0, 1)) the validation part is a smaller one: whole
+        held-out identities drawn (``draw``) while their faces fit in that share of the
+        held-out faces (``core.ingest.load_holdout``), clustered by the same trained rest:
+        how a method's score moves with the size of the part it clusters."""
         holdout = {"fraction": float(fraction), "seed": int(seed)}
         tag = holdout_tag(holdout)
         self.plan.holdouts[tag] = holdout
+        val_tag = tag
+        if share is not None:
+            if not 0.0 < float(share) < 1.0:
+                raise ValueError(f"a validation share must lie in (0, 1), got {share}")
+            drawn = {**holdout, "share": float(share), "draw": int(draw)}
+            val_tag = holdout_tag(drawn)
+            self.plan.holdouts[val_tag] = drawn
         ctx = self.for_method(self.method)
-        ctx.part_map = {"train": f"fit-{tag}", "test": f"val-{tag}"}
+        ctx.part_map = {"train": f"fit-{tag}", "test": f"val-{val_tag}"}
         return ctx
 
     @property

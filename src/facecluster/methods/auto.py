@@ -10,7 +10,16 @@ F_P and F_B there is each candidate's score, honest and the same measure for eve
 chosen on, and Ada-NETS's held-out identities sit inside its training graph).  With
 ``validation.folds`` > 1 the identities are held out again with the next seeds and the
 score is the mean over the folds: one held-out draw separates the candidates by less than
-its own noise (a few tenths of a point on the evaluation matrix).  The ``select`` stage
+its own noise (a few tenths of a point on the evaluation matrix).
+
+A method's score moves with the size of the part it clusters (single linkage chains more
+identities together in a larger part; a density method holds steady), and the validation
+part is rarely as large as the test part (LFW FaceNet: 518 held-out faces against 1,356 to
+cluster).  So each candidate also clusters ``validation.size_draws`` smaller validation
+parts per fold, whole held-out identities filling half the held-out faces, with the same
+trained rest; its score is taken as linear in log N through the two sizes and read at the
+test part's size (:func:`score_for_size`: never below the smaller size, and at most
+``validation.doublings`` doublings above the held-out part).  The ``select`` stage
 keeps the test clusters of the best candidate (the first listed on a tie), each candidate
 trained on the whole train part as its own experiment would be, and says which it chose
 and why; the summary shows ``choice=auto(NAME)``.
@@ -22,7 +31,7 @@ from pathlib import Path
 
 from ..core import io
 from ..core.contract import ClusterModel, Method, Outcome, Stage, StageJob
-from ..core.params import Param, Params, integer, number
+from ..core.params import Param, Params, integer, nullable, number
 from ..core.planning import ConfigError, short_hash
 from ..core.progress import log
 
@@ -55,6 +64,14 @@ PARAMS = Params(
         folds=Param(3, integer(1), "validation parts, each its own draw of identities; "
                                    "the score is their mean (1: a single draw; the "
                                    "README's evaluation matrix measures both)"),
+        size_draws=Param(2, integer(0), "smaller validation parts per fold (half its "
+                                        "faces, whole identities) to read each score at "
+                                        "the test part's size (0: the score as measured)"),
+        doublings=Param(1.0, number(0), "how far above the held-out part's size a score "
+                                        "is carried, in doublings of the part"),
+        test_faces=Param(None, nullable(integer(1)),
+                         "the size of the part to choose for (null: the workflow's test "
+                         "part; the Python model: as many faces as it is fitted on)"),
     ),
 )
 
@@ -76,10 +93,42 @@ def _settings(candidate: dict) -> dict:
     return {k: v for k, v in candidate.items() if k != "method"}
 
 
-def _validation_key(name: str, fold: int) -> str:
+# The smaller validation parts hold this share of the held-out faces: one halving, as a
+# threshold's size ladder steps (``core.selection.size_ladder``).
+SIZE_SHARE = 0.5
+
+
+def _validation_key(name: str, fold: int, draw: int | None = None) -> str:
     """The input a candidate's score on validation fold ``fold`` comes in as (fold 0 keeps
-    the single-draw name, so a one-fold plan is the one it always was)."""
-    return f"{name}.validation" + (f".{fold}" if fold else "")
+    the single-draw name, so a one-fold plan is the one it always was); with ``draw``, its
+    score on that fold's smaller part ``draw``."""
+    key = f"{name}.validation" + (f".{fold}" if fold else "")
+    return key if draw is None else f"{key}.smaller.{draw}"
+
+
+def score_for_size(full: tuple[float, float], smaller: tuple[float, float] | None,
+                   n_faces: int, doublings: float) -> float:
+    """A candidate's score on one validation fold read at a part of ``n_faces`` faces.
+
+    ``full`` is ``(faces, score)`` on the whole held-out part and ``smaller`` the same on
+    its smaller parts (their mean; None: none measured, and the score comes back as is).
+    The score is taken as linear in log2 of the part's size through the two points and
+    read at ``n_faces`` clipped to ``[smaller faces, full faces · 2**doublings]``: never
+    below the size measured, and at most ``doublings`` doublings above the held-out part
+    (the same reach as a threshold's held-out hedge, ``core.selection.choose_for_size``).
+    Where the smaller part is not smaller (one identity larger than the share) the score
+    comes back as is.  Raises ValueError when ``n_faces`` < 1 or ``doublings`` < 0."""
+    import math
+
+    if n_faces < 1 or doublings < 0:
+        raise ValueError(f"n_faces must be ≥ 1 and doublings ≥ 0, got {n_faces}, {doublings}")
+    n_full, s_full = full
+    if smaller is None or not 0 < smaller[0] < n_full:
+        return float(s_full)
+    n_small, s_small = smaller
+    span = math.log2(n_full / n_small)
+    at = min(max(math.log2(n_faces / n_full), -span), float(doublings))
+    return float(s_full + (s_full - s_small) / span * at)
 
 
 def validation_score(metrics: dict, where: str) -> tuple[float, float]:
@@ -92,12 +141,32 @@ def validation_score(metrics: dict, where: str) -> tuple[float, float]:
     return float(metrics["pairwise_f"]), float(metrics["bcubed_f"])
 
 
-def choose(per_fold: dict[str, list[float]], folds: int) -> tuple[str, dict[str, float], str]:
+def fold_score(full: dict, smaller: list[dict], n_faces: int, doublings: float,
+               where: str) -> tuple[float, float]:
+    """``(measured, at_size)``: a candidate's mean of F_P and F_B on one validation fold
+    (``full``, its scores: ``core.metrics.evaluate``'s dict or ``metrics.json``), and that
+    score read at a part of ``n_faces`` faces (:func:`score_for_size`) through its mean
+    score on the fold's smaller parts (``smaller``, the same dicts; empty: as measured).
+    Raises ValueError naming ``where`` when a part had no labels to score."""
+    def point(metrics: dict) -> tuple[float, float]:
+        f_p, f_b = validation_score(metrics, where)
+        return float(metrics["n_items"]), (f_p + f_b) / 2
+
+    measured = point(full)
+    small = [point(m) for m in smaller]
+    mean_small = (sum(n for n, _ in small) / len(small),
+                  sum(v for _, v in small) / len(small)) if small else None
+    return measured[1], score_for_size(measured, mean_small, n_faces, doublings)
+
+
+def choose(per_fold: dict[str, list[float]], folds: int,
+           at: str = "") -> tuple[str, dict[str, float], str]:
     """The candidate to keep: ``(name, {name: score}, why)``.
 
     ``per_fold`` maps each candidate's name, in the candidates' order, to its mean of F_P
-    and F_B (in [0, 1]) on each validation fold; its score is their mean, and the best
-    score wins (the first listed on a tie).  ``why`` is the sentence the summary shows.
+    and F_B (in [0, 1]) on each validation fold (read at the test part's size, which
+    ``at`` names for the sentence); its score is their mean, and the best score wins (the
+    first listed on a tie).  ``why`` is the sentence the summary shows.
     Raises ValueError when there is no candidate."""
     if not per_fold:
         raise ValueError("no candidate to choose from")
@@ -107,29 +176,45 @@ def choose(per_fold: dict[str, list[float]], folds: int) -> tuple[str, dict[str,
                                                                 key=lambda e: -e[1]))
     over = "" if folds == 1 else f", the mean over {folds} draws of them"
     why = (f"chose {name}: the best mean of F_P and F_B on held-out training identities"
-           f"{over} ({ranking})")
+           f"{over}{at} ({ranking})")
     return name, scored, why
+
+
+def _at(n_faces: int, draws: int) -> str:
+    """The part of :func:`choose`'s sentence that says at what size the scores were read."""
+    return f", read at {n_faces} faces" if draws else ""
 
 
 def select(job: StageJob) -> None:
     """Keep the test clusters of the candidate with the best mean validation score: the
-    mean of F_P and F_B, averaged over the validation folds (:func:`choose`)."""
-    folds = int(job.params.get("folds", 1))
-    per_fold = {}
+    mean of F_P and F_B on each validation fold read at the test part's size
+    (:func:`fold_score`), averaged over the folds (:func:`choose`)."""
+    folds, draws = int(job.params.get("folds", 1)), int(job.params.get("size_draws", 0))
+    doublings = float(job.params.get("doublings", 1.0))
+    n_faces = job.params.get("test_faces") or io.read_attrs(job.input("features"))["n"]
+    per_fold, measured = {}, {}
     for name in job.params["names"]:
-        inputs = [_validation_key(name, f) for f in range(folds)]
-        pairs = [validation_score(io.read_json(job.input(key)), job.input(key))
-                 for key in inputs]
-        per_fold[name] = [(f_p + f_b) / 2 for f_p, f_b in pairs]
-        log.info("candidate %s: validation F_P %s, F_B %s (mean %.4f over %d fold%s)", name,
-                 " ".join(f"{p[0]:.4f}" for p in pairs), " ".join(f"{p[1]:.4f}" for p in pairs),
-                 sum(per_fold[name]) / folds, folds, "" if folds == 1 else "s")
-    name, scored, why = choose(per_fold, folds)
+        points = []
+        for f in range(folds):
+            key = _validation_key(name, f)
+            smaller = [io.read_json(job.input(_validation_key(name, f, d)))
+                       for d in range(draws)]
+            points.append(fold_score(io.read_json(job.input(key)), smaller, n_faces,
+                                     doublings, job.input(key)))
+        measured[name] = [m for m, _ in points]
+        per_fold[name] = [a for _, a in points]
+        log.info("candidate %s: validation mean of F_P and F_B %s (mean %.4f over %d fold%s)"
+                 "%s", name, " ".join(f"{m:.4f}" for m in measured[name]),
+                 sum(measured[name]) / folds, folds, "" if folds == 1 else "s",
+                 f"; read at {n_faces} faces through {draws} smaller parts each: "
+                 + " ".join(f"{a:.4f}" for a in per_fold[name])
+                 + f" (mean {sum(per_fold[name]) / folds:.4f})" if draws else "")
+    name, scored, why = choose(per_fold, folds, _at(n_faces, draws))
     log.info("auto %s", why)
     attrs = io.read_attrs(job.input(name))
     job.write_clusters(io.read_array(job.input(name), "labels"),
                        {"validation_scores": scored, "validation_folds": per_fold,
-                        "notes": [why]},
+                        "validation_measured": measured, "notes": [why]},
                        chosen={"choice": name}, health=attrs.get("health") or [])
 
 
@@ -138,7 +223,10 @@ def plan(ctx, settings: dict) -> Outcome:
 
     fraction, seed = settings["validation"]["fraction"], settings["validation"]["seed"]
     folds = int(settings["validation"]["folds"])
+    draws = int(settings["validation"]["size_draws"])
     validations = [ctx.for_validation(fraction, seed + f) for f in range(folds)]
+    smaller = {(f, d): ctx.for_validation(fraction, seed + f, share=SIZE_SHARE, draw=d)
+               for f in range(folds) for d in range(draws)}
     inputs, names = {}, []
     for name, candidate in _named(settings["candidates"]):
         method = registry.get(candidate["method"])
@@ -151,9 +239,15 @@ def plan(ctx, settings: dict) -> Outcome:
         for f, validation in enumerate(validations):
             held_out = method.plan(validation.for_method(method), resolved).clusters
             inputs[_validation_key(name, f)] = str(Path(held_out).with_name("metrics.json"))
+        for (f, d), validation in smaller.items():
+            held_out = method.plan(validation.for_method(method), resolved).clusters
+            inputs[_validation_key(name, f, d)] = str(Path(held_out).with_name("metrics.json"))
         names.append(name)
     inputs["features"] = ctx.features("test")
     params = {"names": names, **({"folds": folds} if folds > 1 else {})}
+    if draws:
+        params.update(size_draws=draws, doublings=settings["validation"]["doublings"],
+                      test_faces=settings["validation"]["test_faces"])
     clusters = ctx.add("select", inputs, params,
                        under=str(Path(ctx.knn("test")).parent), label="auto")
     return Outcome(clusters, {"candidates": len(names)})
@@ -163,11 +257,13 @@ class Model(ClusterModel):
     """``method: auto`` as a model, by the workflow's rule: ``fit(features, labels)`` holds
     out ``validation.fraction`` of the identities (``core.ingest.split_by_identity``, seeds
     ``validation.seed`` + fold: the workflow's draws), fits every candidate on the rest,
-    clusters the held-out faces with it as new faces, and keeps the candidate of
-    :func:`choose`, fitted again on all the faces; ``predict`` is that candidate's.
+    clusters the held-out faces with it as new faces (and its smaller parts, as
+    ``core.ingest.load_holdout`` draws them), and keeps the candidate of :func:`choose`
+    with the scores read at ``validation.test_faces`` faces (null: as many as it is fitted
+    on), fitted again on all the faces; ``predict`` is that candidate's.
 
     After ``fit``: ``choice_`` (its name), ``validation_folds_`` (per candidate, the mean
-    of F_P and F_B on each fold), ``why_``.  Raises ValueError when the faces hold fewer
+    of F_P and F_B on each fold, read at that size), ``why_``.  Raises ValueError when the faces hold fewer
     than two identities (nothing to hold out)."""
 
     def _candidate_model(self, candidate: dict) -> ClusterModel:
@@ -176,25 +272,31 @@ class Model(ClusterModel):
         return registry.get(candidate["method"]).model(knn=self.knn, **_settings(candidate))
 
     def _fit(self, features, labels):
-        from ..core.ingest import split_by_identity
+        from ..core.ingest import share_of_identities, split_by_identity
         from ..core.metrics import evaluate
         from ..core.sparse import default_threads
 
         v = self.params["validation"]
         threads = default_threads()
+        draws = int(v["size_draws"])
+        n_faces = int(v["test_faces"] or features.shape[0])
         candidates = _named(self.params["candidates"])
         per_fold: dict[str, list[float]] = {name: [] for name, _ in candidates}
         for fold in range(int(v["folds"])):
             rest, held = split_by_identity(labels, 1.0 - v["fraction"], v["seed"] + fold)
+            parts = [held[share_of_identities(labels[held], SIZE_SHARE, d)]
+                     for d in range(draws)]
             for name, candidate in candidates:
                 model = self._candidate_model(candidate).fit(features[rest], labels[rest])
-                pred = model.predict(features[held], threads=threads)
-                f_p, f_b = validation_score(evaluate(labels[held], pred), f"fold {fold}")
-                score = (f_p + f_b) / 2
-                per_fold[name].append(score)
-                log.info("candidate %s: validation fold %d: mean of F_P and F_B %.4f",
-                         name, fold, score)
-        self.choice_, _, self.why_ = choose(per_fold, int(v["folds"]))
+                full, *smaller = (evaluate(labels[p], model.predict(features[p], threads=threads))
+                                  for p in [held, *parts])
+                score, at_size = fold_score(full, smaller, n_faces, float(v["doublings"]),
+                                            f"fold {fold}")
+                per_fold[name].append(at_size)
+                log.info("candidate %s: validation fold %d: mean of F_P and F_B %.4f%s",
+                         name, fold, score, f" ({at_size:.4f} at {n_faces} faces)"
+                         if draws else "")
+        self.choice_, _, self.why_ = choose(per_fold, int(v["folds"]), _at(n_faces, draws))
         self.validation_folds_ = per_fold
         log.info("auto %s", self.why_)
         self.chosen_model_ = self._candidate_model(dict(candidates)[self.choice_]).fit(
