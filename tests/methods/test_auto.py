@@ -89,9 +89,10 @@ def test_the_draws_of_several_folds_differ():
 def test_auto_keeps_the_candidate_that_clearly_wins_over_two_folds(tmp_path):
     """k-means told to make 0.9 clusters per face leaves nearly every face alone: the
     thresholded kNN graph with τ auto beats it on every held-out draw.  It is listed second,
-    so a first-on-a-tie choice would not pass."""
+    so a first-on-a-tie choice would not pass.  Each score is read at the test part's size
+    through two smaller parts per fold (``size_draws``)."""
     cfg = write_config(tmp_path / "auto.yaml", {
-        "experiments": {"auto": {"method": "auto", "validation": {"folds": 2},
+        "experiments": {"auto": {"method": "auto", "validation": {"folds": 2, "size_draws": 2},
                                  "candidates": [{"method": "kmeans", "cluster_ratio": 0.9},
                                                 {"method": "knn_threshold",
                                                  "threshold": "auto"}]}},
@@ -122,8 +123,9 @@ def test_auto_keeps_the_candidate_that_clearly_wins_over_two_folds(tmp_path):
 
 def test_the_python_model_chooses_on_held_out_draws_as_the_workflow_does(tmp_path):
     """``facecluster.model("auto")`` holds out the workflow's identities on each fold,
-    keeps the candidate that clearly wins there (listed second), fits it on every face, and
-    saves and loads with its choice."""
+    keeps the candidate that clearly wins there (listed second), its scores read at the size
+    of the faces it is fitted on, fits it on every face, and saves and loads with its
+    choice."""
     import facecluster
 
     features, labels, _, _ = ingest.load_part(TINY, "train")
@@ -131,8 +133,9 @@ def test_the_python_model_chooses_on_held_out_draws_as_the_workflow_does(tmp_pat
     candidates = [{"method": "kmeans", "cluster_ratio": 0.9},
                   {"method": "knn_threshold", "threshold": "auto"}]
     model = facecluster.model("auto", candidates=candidates,
-                              validation={"folds": 2}).fit(features, labels)
+                              validation={"folds": 2, "size_draws": 2}).fit(features, labels)
     assert model.choice_ == "knn_threshold", model.why_
+    assert f"read at {labels.size} faces" in model.why_, "as many as it was fitted on"
     folds = model.validation_folds_
     assert sorted(folds) == ["kmeans", "knn_threshold"] and all(len(v) == 2 for v in folds.values())
     assert min(folds["knn_threshold"]) > max(folds["kmeans"]) + 0.2, folds
