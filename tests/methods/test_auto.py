@@ -56,6 +56,7 @@ def test_a_score_is_read_at_the_size_of_the_part_to_cluster():
     assert auto.score_for_size(full, smaller, 707, 1.0) == pytest.approx(0.925, abs=1e-3)
     assert auto.score_for_size(full, smaller, 100, 1.0) == pytest.approx(0.95), "not below"
     assert auto.score_for_size(full, None, 4000, 1.0) == 0.90, "nothing smaller measured"
+    assert auto.score_for_size((1000, 0.99), (500, 0.95), 2000, 1.0) == 1.0, "a score"
     assert auto.score_for_size(full, (1000, 0.5), 4000, 1.0) == 0.90, "not smaller"
     with pytest.raises(ValueError, match="n_faces"):
         auto.score_for_size(full, smaller, 0, 1.0)

@@ -117,8 +117,8 @@ def score_for_size(full: tuple[float, float], smaller: tuple[float, float] | Non
     The score is taken as linear in log2 of the part's size through the two points and
     read at ``n_faces`` clipped to ``[smaller faces, full faces · 2**doublings]``: never
     below the size measured, and at most ``doublings`` doublings above the held-out part
-    (the same reach as a threshold's held-out hedge, ``core.selection.choose_for_size``).
-    Where the smaller part is not smaller (one identity larger than the share) the score
+    (the same reach as a threshold's held-out hedge, ``core.selection.choose_for_size``),
+    and kept in [0, 1], as a score is.  Where the smaller part is not smaller (one identity larger than the share) the score
     comes back as is.  Raises ValueError when ``n_faces`` < 1 or ``doublings`` < 0."""
     import math
 
@@ -130,7 +130,7 @@ def score_for_size(full: tuple[float, float], smaller: tuple[float, float] | Non
     n_small, s_small = smaller
     span = math.log2(n_full / n_small)
     at = min(max(math.log2(n_faces / n_full), -span), float(doublings))
-    return float(s_full + (s_full - s_small) / span * at)
+    return float(min(max(s_full + (s_full - s_small) / span * at, 0.0), 1.0))
 
 
 def validation_score(metrics: dict, where: str) -> tuple[float, float]:
