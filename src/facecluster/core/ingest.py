@@ -560,8 +560,8 @@ def subsample_identities(labels, max_items: int, seed: int) -> np.ndarray:
 
 def share_of_identities(labels, share: float, seed: int) -> np.ndarray:
     """:func:`subsample_identities` filling ``round(share · N)`` of the N faces (at least
-    one): a smaller part of whole identities, as ``method: auto`` clusters to see how a
-    method's score moves with the part's size.  Sorted int64 indices."""
+    one): a smaller part of whole identities, to see how a method's score moves with the
+    size of the part it clusters.  Sorted int64 indices."""
     return subsample_identities(labels, max(1, round(share * np.asarray(labels).size)),
                                 seed)
 
