@@ -259,14 +259,15 @@ class Model(ClusterModel):
     """``method: auto`` as a model, by the workflow's rule: ``fit(features, labels)`` holds
     out ``validation.fraction`` of the identities (``core.ingest.split_by_identity``, seeds
     ``validation.seed`` + fold: the workflow's draws), fits every candidate on the rest,
-    clusters the held-out faces with it as new faces (and its smaller parts, as
-    ``core.ingest.load_holdout`` draws them), and keeps the candidate of :func:`choose`
-    with the scores read at ``validation.test_faces`` faces (null: as many as it is fitted
-    on), fitted again on all the faces; ``predict`` is that candidate's.
+    clusters the held-out faces with it as new faces, and keeps the candidate of
+    :func:`choose`, fitted again on all the faces; ``predict`` is that candidate's.  With
+    ``validation.size_draws`` > 0 it also clusters the smaller parts the workflow draws
+    (``core.ingest.share_of_identities``) and reads each score at ``validation.test_faces``
+    faces (null: as many as it is fitted on).
 
     After ``fit``: ``choice_`` (its name), ``validation_folds_`` (per candidate, the mean
-    of F_P and F_B on each fold, read at that size), ``why_``.  Raises ValueError when the faces hold fewer
-    than two identities (nothing to hold out)."""
+    of F_P and F_B on each fold, read at that size when it is), ``why_``.  Raises
+    ValueError when the faces hold fewer than two identities (nothing to hold out)."""
 
     def _candidate_model(self, candidate: dict) -> ClusterModel:
         from .. import registry
