@@ -602,9 +602,10 @@ def load_holdout(dataset: dict, part: str, holdout: dict):
     ``holdout['draw']``)."""
     features, labels, ids, manifest = load_part(dataset, "train")
     rest, held = split_by_identity(labels, 1.0 - holdout["fraction"], holdout["seed"])
-    keep = held if part.startswith("val-") else rest
-    if part.startswith("val-") and "share" in holdout:
-        keep = held[share_of_identities(labels[held], holdout["share"], int(holdout["draw"]))]
+    keep = rest
+    if part.startswith("val-"):
+        keep = held if "share" not in holdout else held[
+            share_of_identities(labels[held], holdout["share"], int(holdout["draw"]))]
     manifest = {**manifest, "holdout": {**holdout, "part": part.split("-")[0]},
                 "n": int(keep.size), "part": part,
                 "n_classes": int(np.unique(labels[keep]).size)}

@@ -226,9 +226,11 @@ def plan(ctx, settings: dict) -> Outcome:
     fraction, seed = settings["validation"]["fraction"], settings["validation"]["seed"]
     folds = int(settings["validation"]["folds"])
     draws = int(settings["validation"]["size_draws"])
-    validations = [ctx.for_validation(fraction, seed + f) for f in range(folds)]
-    smaller = {(f, d): ctx.for_validation(fraction, seed + f, share=SIZE_SHARE, draw=d)
-               for f in range(folds) for d in range(draws)}
+    # Each fold's validation part (draw None) and its smaller parts, by their input keys.
+    validations = {(f, None): ctx.for_validation(fraction, seed + f) for f in range(folds)}
+    validations.update({(f, d): ctx.for_validation(fraction, seed + f, share=SIZE_SHARE,
+                                                   draw=d)
+                        for f in range(folds) for d in range(draws)})
     inputs, names = {}, []
     for name, candidate in _named(settings["candidates"]):
         method = registry.get(candidate["method"])
@@ -238,10 +240,7 @@ def plan(ctx, settings: dict) -> Outcome:
                                          where=f"experiments.{ctx.experiment}."
                                                f"candidates.{method.name}")
         inputs[name] = method.plan(ctx.for_method(method), resolved).clusters
-        for f, validation in enumerate(validations):
-            held_out = method.plan(validation.for_method(method), resolved).clusters
-            inputs[_validation_key(name, f)] = str(Path(held_out).with_name("metrics.json"))
-        for (f, d), validation in smaller.items():
+        for (f, d), validation in validations.items():
             held_out = method.plan(validation.for_method(method), resolved).clusters
             inputs[_validation_key(name, f, d)] = str(Path(held_out).with_name("metrics.json"))
         names.append(name)
