@@ -2,7 +2,10 @@
 graph has no cycle, and every rule is defined once."""
 
 import io
+import os
 import re
+import subprocess
+import sys
 import tokenize
 from pathlib import Path
 
@@ -80,3 +83,15 @@ def test_no_rule_is_defined_twice():
     stages = [registry.get(m).rule_name(s) for m in registry.names()
               for s in registry.get(m).stages]
     assert len(stages) == len(set(stages)) and not set(stages) & set(names)
+
+
+def test_declaring_every_method_imports_no_torch():
+    """Every Snakemake parse declares the plan's methods and every stage runs in a process of
+    its own: torch (seconds to import here) is imported by the stages that train or run a
+    network, never by a method's declaration."""
+    code = ("import sys\nfrom facecluster import registry\n"
+            "for name in registry.names():\n    registry.get(name)\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch')[:3])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env={**os.environ, "PYTHONPATH": str(REPO / "src")})
+    assert out.stdout.strip() == "[]", out.stdout

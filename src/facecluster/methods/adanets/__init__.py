@@ -33,9 +33,9 @@ from ...core.params import (Param, Params, auto_or, boolean, choice, integer, nu
                             number)
 from ...core.planning import ConfigError, number_tag, threshold_tag
 from . import stages
-from .adaptive_filter import PARAMS as FILTER_PARAMS
-from .gcn import PARAMS as GCN_PARAMS
 from .model import Model
+from .settings import FILTER as FILTER_PARAMS
+from .settings import GCN as GCN_PARAMS
 
 _ROUND = Params(
     structure_space=Param(True, boolean(), "SS: re-rank the kNN candidates by κ (Eq. 2)"),
@@ -303,7 +303,7 @@ def scan(inputs: dict, params: dict, labels) -> list[dict]:
 
     from ...core import io
     from ...core.selection import list_threshold_scores
-    from .gcn import THETA_GRID
+    from .settings import THETA_GRID
 
     if "embedding" not in inputs:
         return []  # the graph cut: its threshold has no train-side choice to judge

@@ -43,42 +43,9 @@ from torch.nn import functional as F
 
 from ...core import io
 from ...core.device import pick_device, seed_torch
-from ...core.params import Param, Params, boolean, choice, integer, number
 from ...core.progress import Progress, log
-
-VARIANTS = ("reg", "cls", "qseq", "qparam")
-
-PARAMS = Params(
-    # Model
-    variant=Param("reg", choice(*VARIANTS), "estimation method of Table 5: reg | cls | qseq | "
-                                            "qparam"),
-    k=Param(0, integer(0), "candidates read per vertex; 0 = every column of the candidates"),
-    dim=Param(0, integer(0), "D, the feature size; 0 = taken from the features"),
-    proj=Param(32, integer(0), "Linear(D→proj) before the LSTM; 0 = none (the reference)"),
-    hidden=Param(32, integer(1), "LSTM hidden size per direction (reference: 256)"),
-    mlp_hidden=Param(128, integer(1), "inner width of the two-layer MLP (reference: 512)"),
-    dropout=Param(0.0, number(0, exclusive_maximum=1), "dropout in the MLP (reference: 0.5)"),
-    probe_similarity=Param(True, boolean(), "append cos(v_i, v_ij) to every step's input "
-                                            "(reference: no)"),
-    huber_delta=Param(1.0, number(exclusive_minimum=0), "δ of Eq. 5"),
-    # Training.  Adam by default: within a CPU budget of a few hundred steps, the paper's
-    # SGD (lr 0.01) left the filter worse than predicting the mean k_off (measured on the
-    # default dataset: held-out error 40 vs 25 after 300 steps).  REFERENCE restores SGD.
-    optimizer=Param("adam", choice("adam", "sgd"), "adam | sgd (the paper: SGD, momentum 0.9, "
-                                                   "lr 0.01)"),
-    lr=Param(0.003, number(exclusive_minimum=0), "learning rate, cosine decay"),
-    momentum=Param(0.9, number(0, exclusive_maximum=1), "SGD momentum"),
-    weight_decay=Param(1e-5, number(0), "weight decay"),
-    warmup_steps=Param(0, integer(0), "linear warm-up before the cosine decay"),
-    batch_size=Param(128, integer(1), "sequences per step"),
-    steps=Param(300, integer(1), "training steps (with Adam: held-out |k̂−k_off| 6.3 vs 25 for "
-                                 "the mean on the default dataset)"),
-    max_seconds=Param(0.0, number(0), "wall-clock budget, 0 = none; a run it stops is not "
-                                      "reproducible"),
-    val_fraction=Param(0.02, number(0, exclusive_maximum=1),
-                       "vertices held out to report the learned filter's error"),
-    log_every=Param(100, integer(1), "steps between progress lines"),
-)
+from .settings import FILTER as PARAMS
+from .settings import VARIANTS
 
 # Overrides that rebuild the reference code's filter (for 256-D features).
 REFERENCE: dict = {"optimizer": "sgd", "lr": 0.01, "proj": 0, "hidden": 256, "mlp_hidden": 512, "dropout": 0.5,

@@ -41,51 +41,10 @@ from torch import nn
 
 from ...core import io, selection
 from ...core.device import pick_device, seed_torch
-from ...core.params import Param, Params, boolean, choice, integer, number
 from ...core.progress import Progress, log
+from .settings import GCN as PARAMS
+from .settings import THETA_GRID
 
-PARAMS = Params(
-    hidden=Param(512, integer(1), "width of both GCN layers and the FC layer (reference: 512)"),
-    steps=Param(1000, integer(1), "training steps"),
-    groups=Param(16, integer(1), "seed vertices per batch"),
-    per_group=Param(32, integer(1), "companions drawn per seed"),
-    batch_from=Param("candidates", choice("candidates", "graph"),
-                     "where companions come from: the kNN candidates (look-alikes as hard "
-                     "negatives) | the graph"),
-    # The paper's 0.1 (35k steps on 8.5k identities) overfits the embedded dataset's 250
-    # training identities within 300 steps; 0.01 scored higher on held-out identities
-    # (mean F 0.923 vs 0.916) and stays there (see the README's figures).
-    lr=Param(0.01, number(exclusive_minimum=0), "SGD learning rate, cosine decay (paper: 0.1)"),
-    momentum=Param(0.9, number(0, exclusive_maximum=1), "SGD momentum"),
-    weight_decay=Param(1e-5, number(0), "SGD weight decay"),
-    beta1=Param(0.9, number(), "positive margin β1 of Eq. 9"),
-    beta2=Param(1.0, number(), "negative margin β2 of Eq. 9"),
-    lam=Param(1.0, number(0), "λ, weight of L_pos in Eq. 9"),
-    # The paper's mean over all negatives with β2 = 1 is linear in y and was measured to
-    # collapse identities onto a few antipodal points; False reproduces that.
-    hardest_negative=Param(True, boolean(), "L_neg over the hardest negative of each vertex "
-                                            "(reference code) instead of all negatives"),
-    val_fraction=Param(0.2, number(0, exclusive_maximum=1),
-                       "share of training identities held out for model and θ selection "
-                       "(0: no validation)"),
-    val_every=Param(100, integer(1), "steps between validations"),
-    val_max_items=Param(20000, integer(1), "at most this many held-out vertices are scored"),
-    # own scored 0.8 and 1.8 points lower on the evaluation matrix's 16 pairs (seeds 0, 1;
-    # θ on the held-out part) and missed gen-sparse's cliff by 25 points (README).
-    val_graph=Param("training", choice("training", "own"),
-                    "training: the GCN trains on the whole graph, the held-out vertices out of "
-                    "its batches, and scores them through it | own: it trains on the other "
-                    "identities' subgraph and scores the held-out ones through theirs"),
-    patience=Param(0, integer(0), "stop after this many validations without a better score "
-                                  "(0: never)"),
-    val_linkage_k=Param(80, integer(1), "neighbours the validation's linkage links across"),
-    max_seconds=Param(0, number(0), "stop training after this long (0: no limit)"),
-    log_every=Param(100, integer(1), "steps between log lines"),
-)
-
-# The θ grid validation searches (the cosines of the embedding differ from those of the
-# features: on LFW the best θ was below 0.5).
-THETA_GRID = selection.THRESHOLD_GRID
 VAL_NEIGHBOURS = ("candidates", "embedding")
 
 

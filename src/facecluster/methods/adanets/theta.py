@@ -84,7 +84,7 @@ def choose_theta(ladder: list[dict], n_faces: int | None, settings: dict):
     """``(θ, score entry, its size's curve, where)`` for a part of ``n_faces`` faces (None: the whole held-out
     part) from ``theta_ladder``'s curves, by ``core.selection.choose_for_size`` with the
     experiment's ``theta_tolerance``."""
-    from .gcn import THETA_GRID
+    from .settings import THETA_GRID
 
     return selection.choose_held_out(ladder, n_faces, "theta", THETA_GRID,
                                      settings["theta_tolerance"])
