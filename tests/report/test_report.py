@@ -1,6 +1,7 @@
 """The HTML report on the tiny dataset: every figure drawn, a valid image, linked from the
 report; unlabeled data gets the figures that apply."""
 
+import shutil
 import zipfile
 from collections import Counter
 
@@ -18,8 +19,10 @@ def png_ok(path) -> bool:
     return path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and mpimg.imread(path).ndim == 3
 
 
-def test_the_report_on_tiny(tmp_path):
+def test_the_report_on_tiny(tiny_reference, tmp_path):
+    # On a copy of the reference run: the report adds one experiment and the figures.
     workdir = tmp_path / "run"
+    shutil.copytree(tiny_reference, workdir, symlinks=True)
     cfg = write_config(tmp_path / "cfg.yaml", {
         "experiments": {"infomap-auto": {"method": "infomap", "threshold": "auto"}},
         "run": {"experiments": ["adanets", "knn-threshold", "infomap-auto"]}})
