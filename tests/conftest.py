@@ -28,7 +28,9 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def tiny_reference(tmp_path_factory) -> Path:
     """An uninterrupted local run of the tiny workflow, never touched afterwards: what a
-    run on SLURM, or one killed and resumed, must reproduce."""
+    run on SLURM, or one killed and resumed, must reproduce; what it printed is kept beside
+    it in ``snakemake-all.stdout``."""
     workdir = tmp_path_factory.mktemp("tiny-reference")
-    snakemake(workdir, "all")
+    proc = snakemake(workdir, "all")
+    (workdir / "snakemake-all.stdout").write_text(proc.stdout)  # what the run printed
     return workdir
