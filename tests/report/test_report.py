@@ -28,6 +28,7 @@ def test_the_report_on_tiny(tiny_reference, tmp_path):
         "run": {"experiments": ["adanets", "knn-threshold", "infomap-auto"]}})
     plain = scheduled_rules(snakemake(workdir, "all", "-n", configs=(cfg,)).stdout)
     assert not any(rule.startswith("report") for rule in plain), "all draws no figure"
+    assert "adanets_gcn_train" not in plain and plain["infomap_cluster"] == 1, "the copy is reused"
     snakemake(workdir, "report", configs=(cfg,))
     report = workdir / "results" / "report"
     expected = {"adanets": {"threshold.png", "sizes.png", "mistakes.png", "adanets_koff.png",
