@@ -1,4 +1,8 @@
-"""θ auto on the held-out identities clustered as a part of their own (theta.py)."""
+"""θ auto on the held-out identities clustered as a part of their own (theta.py), and
+where a fitted model keeps its checkpoints."""
+
+import gc
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -67,6 +71,24 @@ def test_predict_uses_the_theta_chosen_for_its_size_and_the_model_keeps_it(fitte
     old.gcn_path, old.fitted = model.gcn_path, True
     old._choose_theta()
     assert old.theta_ == gcn.checkpoint_theta(model.gcn_path, old.params["theta_tolerance"])
+
+
+def test_a_fitted_models_checkpoints_go_with_it(fitted, tmp_path):
+    """Until ``save`` copies them, the checkpoints live in a temporary folder of the model's
+    own, removed when the model is collected: fitting leaves nothing behind in /tmp."""
+    model, x, y, _ = fitted
+    assert Path(model.gcn_path).parent == Path(model.filter_path).parent
+    cut = facecluster.model("adanets", clustering="graph_cut", filter={"steps": 5}).fit(x, y)
+    folder = Path(cut.filter_path).parent
+    assert folder.is_dir() and folder != Path(model.gcn_path).parent
+    expected = cut.predict(x[:200])
+    cut.save(tmp_path / "cut")
+    del cut
+    gc.collect()
+    assert not folder.exists()
+    assert Path(model.gcn_path).is_file(), "another model's folder was removed"
+    np.testing.assert_array_equal(facecluster.load_model(tmp_path / "cut").predict(x[:200]),
+                                  expected)
 
 
 @pytest.mark.slow

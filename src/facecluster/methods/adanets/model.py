@@ -13,6 +13,7 @@ work too; the second round (Table 10) is a workflow ablation, not a model.
 from __future__ import annotations
 
 import shutil
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -74,7 +75,10 @@ class Model(ClusterModel):
         s = self.params
         if s["second_round"] is not None:
             raise ValueError("second_round is a workflow ablation (Table 10), not a model")
+        # The checkpoints live here until ``save`` copies them; the folder goes with the
+        # model (when it is collected, or at the latest when the interpreter exits).
         self._folder = tempfile.mkdtemp(prefix="adanets-model-")
+        weakref.finalize(self, shutil.rmtree, self._folder, True)
         ids, sims = self._candidates(features, threads=torch.get_num_threads())
         k_hat = None
         if s["graph"] == "adaptive" or s["train_graph"] == "true":
@@ -106,7 +110,7 @@ class Model(ClusterModel):
                 other = type(self)(knn=self.knn, **{**s, "seed": s["seed"] + i,
                                                     "theta_seeds": 1})
                 ladders.append(other.fit(features, labels).theta_ladder)
-                shutil.rmtree(other._folder, ignore_errors=True)  # only its curves are kept
+                del other  # only its curves are kept: its checkpoints go with it
             self.theta_ladder = pool_ladders(ladders)
         self._choose_theta()
 
