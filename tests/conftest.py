@@ -1,9 +1,12 @@
 """Shared fixtures: small clustered data, the shared real data, a reference tiny run."""
 
+import os
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+from filelock import FileLock
 
 from helpers import SHARED_DATA, snakemake, unit_rows
 
@@ -29,8 +32,16 @@ def shared_data() -> Path:
 def tiny_reference(tmp_path_factory) -> Path:
     """An uninterrupted local run of the tiny workflow, never touched afterwards: what a
     run on SLURM, or one killed and resumed, must reproduce; what it printed is kept beside
-    it in ``snakemake-all.stdout``."""
-    workdir = tmp_path_factory.mktemp("tiny-reference")
-    proc = snakemake(workdir, "all")
-    (workdir / "snakemake-all.stdout").write_text(proc.stdout)  # what the run printed
+    it in ``snakemake-all.stdout``.  With pytest-xdist the workers share it: the first to
+    ask runs it, the others wait for it."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # a parallel suite: one run for all workers
+        root = root.parent
+    workdir = root / "tiny-reference"
+    printed = workdir / "snakemake-all.stdout"  # what the run printed, written last
+    with FileLock(f"{workdir}.lock"):
+        if not printed.exists():
+            shutil.rmtree(workdir, ignore_errors=True)
+            proc = snakemake(workdir, "all")
+            printed.write_text(proc.stdout)
     return workdir
