@@ -113,7 +113,7 @@ def test_each_held_out_choice_reads_its_final_stages_ladder(tmp_path):
     from facecluster.core import io
     from facecluster.methods import face_transformer, gcn_ve
     from facecluster.methods.adanets import METHOD as ADANETS
-    from facecluster.methods.adanets.gcn import THETA_GRID
+    from facecluster.methods.adanets.settings import THETA_GRID
 
     for method, key, grid, hedged in (
             (face_transformer.METHOD, "tau", face_transformer.TAU_GRID, True),

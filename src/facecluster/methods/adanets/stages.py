@@ -164,7 +164,8 @@ def link(job: StageJob) -> None:
     theta, chosen, findings, entry = p["theta"], {}, [], None
     emb = job.array("embedding", "features")
     if theta == "auto":
-        from .gcn import THETA_GRID, checkpoint_validation, validation_health, validation_theta
+        from .gcn import checkpoint_validation, validation_health, validation_theta
+        from .settings import THETA_GRID
 
         validation = checkpoint_validation(job.input("model"))
         if "theta" in job.inputs:  # the held-out identities clustered alone (theta.py)

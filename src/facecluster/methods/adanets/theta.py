@@ -60,7 +60,8 @@ def theta_ladder(model, features: np.ndarray, labels: np.ndarray, threads: int =
     rows and ``labels`` (N,) of the train part it was trained on.  Each part is embedded by
     ``model.embedding`` from its own faces only; the scores of a size's draws are averaged.
     """
-    from .gcn import THETA_GRID, validation_scores
+    from .gcn import validation_scores
+    from .settings import THETA_GRID
 
     rows = held_out_rows(labels, model.params)
     s = model.params
