@@ -94,14 +94,27 @@ def test_a_fitted_models_checkpoints_go_with_it(fitted, tmp_path):
 @pytest.mark.slow
 def test_theta_seeds_chooses_on_the_mean_of_each_models_curves(fitted):
     """``theta_seeds`` 2: seed 0's model (the fixture's) and seed 1's, each on its own
-    held-out identities, their curves averaged; the kept model is seed 0's."""
+    held-out identities, their curves averaged; the kept model is seed 0's.  The candidate
+    lists, the same for every seed, are searched once."""
     from facecluster.core.selection import pool_ladders
 
     model, x, y, _ = fitted
     settings = {"filter": {"steps": 40}, "gcn": {"steps": 60, "val_every": 30}}
     seed_1 = facecluster.model("adanets", seed=1, theta_seeds=1, **settings).fit(x, y)
     assert seed_1.theta_ladder != model.theta_ladder
-    pooled = facecluster.model("adanets", theta_seeds=2, **settings).fit(x, y)
+    searched = []
+    original = Model._candidates
+
+    def counting(self, features, threads):
+        searched.append(len(features))
+        return original(self, features, threads)
+
+    Model._candidates = counting
+    try:
+        pooled = facecluster.model("adanets", theta_seeds=2, **settings).fit(x, y)
+    finally:
+        Model._candidates = original
+    assert searched.count(len(x)) == 1, "the train part's kNN lists were searched per seed"
     assert pooled.theta_ladder == pool_ladders([model.theta_ladder, seed_1.theta_ladder])
     assert pooled.theta_ == choose_theta(pooled.theta_ladder, None, pooled.params)[0]
     np.testing.assert_array_equal(pooled.embedding(x[:200])[0], model.embedding(x[:200])[0])

@@ -65,26 +65,55 @@ class Model(ClusterModel):
 
     # --------------------------------------------------------------- fit / predict
     def _fit(self, features, labels):
-        import tempfile
-
         import torch
 
-        from . import adaptive_filter, gcn
         from .koff import k_off_labels, quality_curve
 
         s = self.params
         if s["second_round"] is not None:
             raise ValueError("second_round is a workflow ablation (Table 10), not a model")
-        # The checkpoints live here until ``save`` copies them; the folder goes with the
-        # model (when it is collected, or at the latest when the interpreter exits).
-        self._folder = tempfile.mkdtemp(prefix="adanets-model-")
-        weakref.finalize(self, shutil.rmtree, self._folder, True)
+        # What does not depend on the seed is computed once for every model of θ's pool.
         ids, sims = self._candidates(features, threads=torch.get_num_threads())
-        k_hat = None
+        k_off = quality = None
         if s["graph"] == "adaptive" or s["train_graph"] == "true":
             k_off = k_off_labels(ids, labels, beta=s["beta"])
         if s["graph"] == "adaptive":
             quality = quality_curve(ids, labels, beta=s["beta"])
+        self._train(features, labels, ids, sims, k_off, quality)
+        if s["clustering"] == "graph_cut":
+            return
+        if self.uses_held_out_part():
+            from ...core.selection import pool_ladders
+
+            ladders = [self.theta_ladder]
+            for i in range(1, s["theta_seeds"]):  # the workflow's theta_pool stage
+                log.info("θ's curves of a model with seed %d (theta_seeds %d)", s["seed"] + i,
+                         s["theta_seeds"])
+                other = type(self)(knn=self.knn, **{**s, "seed": s["seed"] + i,
+                                                    "theta_seeds": 1})
+                other._train(features, labels, ids, sims, k_off, quality)
+                ladders.append(other.theta_ladder)
+                del other  # only its curves are kept: its checkpoints go with it
+            self.theta_ladder = pool_ladders(ladders)
+        self._choose_theta()
+
+    def _train(self, features, labels, ids, sims, k_off, quality) -> None:
+        """Train this model's filter and GCN (its ``seed``) from the train part's candidate
+        lists ``ids``/``sims`` (n, k), their k_off targets ``k_off`` (n,) and quality curves
+        (None where the settings need none), and, with θ auto on the held-out part, its own
+        θ curves (``theta_ladder``, one model's: ``theta_seeds`` pools them in ``_fit``)."""
+        import tempfile
+
+        import torch
+
+        from . import adaptive_filter, gcn
+
+        s = self.params
+        # The checkpoints live here until ``save`` copies them; the folder goes with the
+        # model (when it is collected, or at the latest when the interpreter exits).
+        self._folder = tempfile.mkdtemp(prefix="adanets-model-")
+        weakref.finalize(self, shutil.rmtree, self._folder, True)
+        if s["graph"] == "adaptive":
             checkpoint, _ = adaptive_filter.train_filter(features, ids, k_off, quality,
                                                          s["filter"], seed=s["seed"],
                                                          cand_sims=sims)
@@ -92,27 +121,16 @@ class Model(ClusterModel):
             adaptive_filter.save_checkpoint(self.filter_path, checkpoint)
         if s["clustering"] == "graph_cut":
             return
-        if s["train_graph"] == "true":
-            k_hat = k_off
-        adj = self._graph(features, ids, sims, k_hat)
+        adj = self._graph(features, ids, sims, k_off if s["train_graph"] == "true" else None)
         checkpoint, _ = gcn.train_gcn(features, adj, labels, s["gcn"], seed=s["seed"],
                                       candidates=ids, val_neighbours=s["linkage_neighbours"])
         self.gcn_path = f"{self._folder}/gcn.pt"
         gcn.save_checkpoint(self.gcn_path, checkpoint)
         if self.uses_held_out_part():
-            from ...core.selection import pool_ladders
             from .theta import theta_ladder
 
-            ladders = [theta_ladder(self, features, labels, threads=torch.get_num_threads())]
-            for i in range(1, s["theta_seeds"]):  # the workflow's theta_pool stage
-                log.info("θ's curves of a model with seed %d (theta_seeds %d)", s["seed"] + i,
-                         s["theta_seeds"])
-                other = type(self)(knn=self.knn, **{**s, "seed": s["seed"] + i,
-                                                    "theta_seeds": 1})
-                ladders.append(other.fit(features, labels).theta_ladder)
-                del other  # only its curves are kept: its checkpoints go with it
-            self.theta_ladder = pool_ladders(ladders)
-        self._choose_theta()
+            self.theta_ladder = theta_ladder(self, features, labels,
+                                             threads=torch.get_num_threads())
 
     def uses_held_out_part(self) -> bool:
         """Whether θ auto is chosen on the held-out identities clustered as a part of
