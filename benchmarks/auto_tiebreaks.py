@@ -1,0 +1,115 @@
+"""Would another rule for ``method: auto``'s choice have kept closer to the best candidate?
+
+    python benchmarks/auto_tiebreaks.py AUTO [AUTO ...] [--pairs PAIR ...] [--also YAML ...]
+
+``method: auto`` keeps the candidate with the best mean validation score over its draws of
+held-out identities (``methods/auto.py``, ``choose``).  Where the leading candidates are
+within a point of each other held out (LFW), which of them is the test part's best moves
+with the identities drawn.  For each finished pair and each named ``auto`` experiment this
+tool reads the stored validation scores of every candidate on every draw and chooses again
+by
+
+- ``mean``: the best mean over the draws (the rule in use);
+- ``median``, ``min``: the best median, the best worst draw;
+- ``mean-sd``: the best mean less the draws' standard deviation;
+- ``rank``: the best mean rank over the draws (ties: the mean);
+- ``consensus-D``: among the candidates within D points of the best mean, the one whose
+  clusters of the test part agree best (mean of F_P and F_B, one clustering scored against
+  the other) with every other candidate's: a tie-break that reads the test part's clusters
+  but no test label;
+
+and scores each choice by the candidate's own result on the test part (points of the mean of
+F_P and F_B below the best candidate's; reads the test labels, a diagnostic).  Prints each
+pair's choices, then per rule the mean gap, the worst and how many pairs are more than half a
+point below.  Nothing is trained or written.  Run from the repository root.
+"""
+
+from __future__ import annotations
+
+import itertools
+import statistics
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "src"))
+sys.path.insert(0, str(HERE))
+import evaluate
+
+from facecluster.core import io
+from facecluster.core.metrics import evaluate as score_against
+
+BANDS = (0.5, 1.0, 2.0)
+
+
+def by_draws(folds: dict[str, list[float]], statistic) -> str:
+    """The candidate whose per-draw scores (points) give the largest ``statistic``; the
+    first listed on a tie, as ``auto.choose``."""
+    return max(folds, key=lambda c: statistic(folds[c]))
+
+
+def by_rank(folds: dict[str, list[float]]) -> str:
+    """The candidate with the best (lowest) mean rank over the draws."""
+    draws = len(next(iter(folds.values())))
+    rank = dict.fromkeys(folds, 0.0)
+    for d in range(draws):
+        for place, c in enumerate(sorted(folds, key=lambda c: -folds[c][d])):
+            rank[c] += place
+    return min(folds, key=lambda c: (rank[c], -statistics.mean(folds[c])))
+
+
+def by_consensus(folds: dict[str, list[float]], agreement: dict, band: float) -> str:
+    """Among the candidates within ``band`` points of the best mean, the one whose test
+    clusters agree best with every other candidate's (``agreement[a, b]``, points)."""
+    means = {c: statistics.mean(v) for c, v in folds.items()}
+    top = max(means.values())
+    near = [c for c in folds if means[c] >= top - band]
+    if len(near) == 1:
+        return near[0]
+    return max(near, key=lambda c: statistics.mean(agreement[c, o] for o in folds if o != c))
+
+
+def main(argv=None) -> int:
+    args, plan = evaluate.matrix_arguments(__doc__, argv)
+    results = evaluate.collect(plan)
+    rules = ["mean", "median", "min", "mean-sd", "rank"] + [f"consensus-{b:g}" for b in BANDS]
+    gaps: dict[str, list[float]] = {r: [] for r in rules}
+    for dataset, row in results.items():
+        for experiment in args.experiments:
+            if experiment not in row:
+                continue
+            outcome = row[experiment]["outcome"]
+            folds = {c: [100 * v for v in values] for c, values in
+                     io.read_attrs(outcome.clusters)["validation_folds"].items()}
+            inputs = plan.job(outcome.clusters).inputs
+            test = {c: 100 * evaluate.metrics_mean_f(
+                io.read_json(Path(inputs[c]).with_name("metrics.json"))) for c in folds}
+            labels = {c: io.read_array(inputs[c], "labels") for c in folds}
+            agreement = {}
+            for a, b in itertools.permutations(folds, 2):
+                agreed = score_against(labels[b], labels[a])
+                agreement[a, b] = 50 * (agreed["pairwise_f"] + agreed["bcubed_f"])
+            picks = {"mean": by_draws(folds, statistics.mean),
+                     "median": by_draws(folds, statistics.median),
+                     "min": by_draws(folds, min),
+                     "mean-sd": by_draws(folds, lambda v: statistics.mean(v)
+                                         - (statistics.stdev(v) if len(v) > 1 else 0.0)),
+                     "rank": by_rank(folds)}
+            picks.update({f"consensus-{b:g}": by_consensus(folds, agreement, b) for b in BANDS})
+            best = max(test.values())
+            cells = []
+            for rule, pick in picks.items():
+                gaps[rule].append(test[pick] - best)
+                cells.append(f"{rule} {pick} {test[pick] - best:+.1f}")
+            print(f"{dataset} {experiment} (test: " + ", ".join(
+                f"{c} {v:.1f}" for c, v in sorted(test.items(), key=lambda e: -e[1]))
+                + "): " + " | ".join(cells))
+    for rule, values in gaps.items():
+        if values:
+            print(f"{rule}: mean {statistics.mean(values):+.2f}, worst {min(values):+.1f}, "
+                  f"{sum(v < -0.5 for v in values)} of {len(values)} pairs below −0.5")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
