@@ -49,12 +49,15 @@ def by_draws(folds: dict[str, list[float]], statistic) -> str:
 
 
 def by_rank(folds: dict[str, list[float]]) -> str:
-    """The candidate with the best (lowest) mean rank over the draws."""
+    """The candidate with the best (lowest) mean rank over the draws; candidates tied on a
+    draw share their mean place, and a tie in rank goes to the best mean score."""
     draws = len(next(iter(folds.values())))
     rank = dict.fromkeys(folds, 0.0)
     for d in range(draws):
-        for place, c in enumerate(sorted(folds, key=lambda c: -folds[c][d])):
-            rank[c] += place
+        for c in folds:
+            above = sum(folds[o][d] > folds[c][d] for o in folds)
+            tied = sum(folds[o][d] == folds[c][d] for o in folds)
+            rank[c] += above + (tied - 1) / 2
     return min(folds, key=lambda c: (rank[c], -statistics.mean(folds[c])))
 
 
@@ -82,9 +85,10 @@ def main(argv=None) -> int:
             folds = {c: [100 * v for v in values] for c, values in
                      io.read_attrs(outcome.clusters)["validation_folds"].items()}
             inputs = plan.job(outcome.clusters).inputs
-            test = {c: 100 * evaluate.metrics_mean_f(
-                io.read_json(Path(inputs[c]).with_name("metrics.json"))) for c in folds}
+            truth = io.labels_of(inputs["features"])
             labels = {c: io.read_array(inputs[c], "labels") for c in folds}
+            test = {c: 100 * evaluate.metrics_mean_f(score_against(truth, labels[c]))
+                    for c in folds}
             agreement = {}
             for a, b in itertools.permutations(folds, 2):
                 agreed = score_against(labels[b], labels[a])
@@ -96,6 +100,10 @@ def main(argv=None) -> int:
                                          - (statistics.stdev(v) if len(v) > 1 else 0.0)),
                      "rank": by_rank(folds)}
             picks.update({f"consensus-{b:g}": by_consensus(folds, agreement, b) for b in BANDS})
+            chosen = (io.read_attrs(outcome.clusters).get("chosen") or {}).get("choice")
+            if picks["mean"] != chosen:
+                print(f"{dataset} {experiment}: the stored choice is {chosen}, the mean's "
+                      f"{picks['mean']} (a tie rounded otherwise)", file=sys.stderr)
             best = max(test.values())
             cells = []
             for rule, pick in picks.items():

@@ -38,13 +38,14 @@ CONFIGS = [ROOT / "config" / "config.yaml", HERE / "evaluation.yaml"]
 
 def matrix_arguments(doc: str, argv=None):
     """``(args, plan)`` of a diagnostic tool over finished results: its command line
-    (``EXPERIMENT [EXPERIMENT ...] [--pairs PAIR ...]``, described by the first paragraph of
-    ``doc``) and the evaluation matrix's plan (``CONFIGS``, then the files of ``--also``,
-    such as ``benchmarks/lfw-splits.yaml``) for those experiments on those pairs (every pair
-    of the configuration when none is named), read through :func:`collect`."""
+    (``EXPERIMENT [EXPERIMENT ...] [--pairs PAIR ...] [--also YAML ...]``, described by the
+    first paragraph of ``doc``) and the evaluation matrix's plan (``CONFIGS``, then the
+    files of ``--also``, such as ``benchmarks/lfw-splits.yaml``, whose ``run.datasets`` then
+    replaces the matrix's) for those experiments on those pairs (the configuration's
+    ``run.datasets`` when none is named: null, every pair), read through :func:`collect`."""
     parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     parser.add_argument("experiments", nargs="+")
-    parser.add_argument("--pairs", nargs="*", help="default: every pair with results")
+    parser.add_argument("--pairs", nargs="*", help="default: the configuration's run.datasets")
     parser.add_argument("--also", nargs="*", default=[], type=Path,
                         help="configuration files merged over the matrix's")
     args = parser.parse_args(argv)

@@ -100,7 +100,7 @@ class Model(ClusterModel):
     def _train(self, features, labels, ids, sims, k_off, quality) -> None:
         """Train this model's filter and GCN (its ``seed``) from the train part's candidate
         lists ``ids``/``sims`` (n, k), their k_off targets ``k_off`` (n,) and quality curves
-        (None where the settings need none), and, with θ auto on the held-out part, its own
+        (each None where the settings need none), and, with θ auto on the held-out part, its own
         θ curves (``theta_ladder``, one model's: ``theta_seeds`` pools them in ``_fit``)."""
         import tempfile
 
