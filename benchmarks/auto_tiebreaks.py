@@ -9,7 +9,7 @@ with the identities drawn.  For each finished pair and each named ``auto`` exper
 tool reads the stored validation scores of every candidate on every draw and chooses again
 by
 
-- ``mean``: the best mean over the draws (the rule in use);
+- ``mean``: the best mean over the draws (the rule in use, ``auto.choose`` itself);
 - ``median``, ``min``: the best median, the best worst draw;
 - ``mean-sd``: the best mean less the draws' standard deviation;
 - ``rank``: the best mean rank over the draws (ties: the mean);
@@ -38,6 +38,7 @@ import evaluate
 
 from facecluster.core import io
 from facecluster.core.metrics import evaluate as score_against
+from facecluster.methods.auto import choose
 
 BANDS = (0.5, 1.0, 2.0)
 
@@ -82,28 +83,29 @@ def main(argv=None) -> int:
             if experiment not in row:
                 continue
             outcome = row[experiment]["outcome"]
-            folds = {c: [100 * v for v in values] for c, values in
-                     io.read_attrs(outcome.clusters)["validation_folds"].items()}
+            attrs = io.read_attrs(outcome.clusters)
+            stored = attrs["validation_folds"]
+            folds = {c: [100 * v for v in values] for c, values in stored.items()}
             inputs = plan.job(outcome.clusters).inputs
             truth = io.labels_of(inputs["features"])
             labels = {c: io.read_array(inputs[c], "labels") for c in folds}
             test = {c: 100 * evaluate.metrics_mean_f(score_against(truth, labels[c]))
                     for c in folds}
             agreement = {}
-            for a, b in itertools.permutations(folds, 2):
-                agreed = score_against(labels[b], labels[a])
-                agreement[a, b] = 50 * (agreed["pairwise_f"] + agreed["bcubed_f"])
-            picks = {"mean": by_draws(folds, statistics.mean),
+            for a, b in itertools.combinations(folds, 2):  # F_P and F_B are symmetric
+                agreement[a, b] = agreement[b, a] = 100 * evaluate.metrics_mean_f(
+                    score_against(labels[b], labels[a]))
+            picks = {"mean": choose(stored, len(next(iter(stored.values()))))[0],
                      "median": by_draws(folds, statistics.median),
                      "min": by_draws(folds, min),
                      "mean-sd": by_draws(folds, lambda v: statistics.mean(v)
                                          - (statistics.stdev(v) if len(v) > 1 else 0.0)),
                      "rank": by_rank(folds)}
             picks.update({f"consensus-{b:g}": by_consensus(folds, agreement, b) for b in BANDS})
-            chosen = (io.read_attrs(outcome.clusters).get("chosen") or {}).get("choice")
+            chosen = (attrs.get("chosen") or {}).get("choice")
             if picks["mean"] != chosen:
-                print(f"{dataset} {experiment}: the stored choice is {chosen}, the mean's "
-                      f"{picks['mean']} (a tie rounded otherwise)", file=sys.stderr)
+                print(f"{dataset} {experiment}: the stored choice is {chosen}, the stored "
+                      f"scores' {picks['mean']}", file=sys.stderr)
             best = max(test.values())
             cells = []
             for rule, pick in picks.items():

@@ -92,7 +92,7 @@ def test_a_fitted_models_checkpoints_go_with_it(fitted, tmp_path):
 
 
 @pytest.mark.slow
-def test_theta_seeds_chooses_on_the_mean_of_each_models_curves(fitted):
+def test_theta_seeds_chooses_on_the_mean_of_each_models_curves(fitted, monkeypatch):
     """``theta_seeds`` 2: seed 0's model (the fixture's) and seed 1's, each on its own
     held-out identities, their curves averaged; the kept model is seed 0's.  The candidate
     lists, the same for every seed, are searched once."""
@@ -109,11 +109,9 @@ def test_theta_seeds_chooses_on_the_mean_of_each_models_curves(fitted):
         searched.append(len(features))
         return original(self, features, threads)
 
-    Model._candidates = counting
-    try:
-        pooled = facecluster.model("adanets", theta_seeds=2, **settings).fit(x, y)
-    finally:
-        Model._candidates = original
+    monkeypatch.setattr(Model, "_candidates", counting)
+    pooled = facecluster.model("adanets", theta_seeds=2, **settings).fit(x, y)
+    monkeypatch.undo()
     assert searched.count(len(x)) == 1, "the train part's kNN lists were searched per seed"
     assert pooled.theta_ladder == pool_ladders([model.theta_ladder, seed_1.theta_ladder])
     assert pooled.theta_ == choose_theta(pooled.theta_ladder, None, pooled.params)[0]
