@@ -5,7 +5,8 @@ each method's chosen threshold is from the best one on each test part; and what
     python benchmarks/evaluate.py [--no-run] [snakemake options...]
 
 runs the workflow on benchmarks/evaluation.yaml (merged over config/config.yaml) and
-writes ``RESULTS/evaluation.md`` with three tables:
+writes ``RESULTS/evaluation.md`` with three tables (a ``--config`` option applies to the
+tables as to the run: ``--config 'run={"datasets": ["gen-5k"]}'`` runs and tables one pair):
 
 1. per pair, each experiment's F_P / F_B and its rank by their mean; the mean rank;
 2. the threshold choice: per pair and method, the mean of F_P and F_B at the chosen value

@@ -34,10 +34,11 @@ CONFIGS = [ROOT / "config" / "config.yaml", ROOT / "config" / "unsupervised.yaml
            HERE / "scoreboard.yaml"]
 
 
-def merged_config(paths: list[Path]) -> dict:
+def merged_config(paths: list[Path], overrides: dict | None = None) -> dict:
     """The configuration Snakemake builds from ``paths`` (merged in order, dicts key by key)
-    with the schema's defaults filled in."""
-    from snakemake.utils import validate
+    and then ``overrides`` (what ``--config`` sets, :func:`config_overrides`), with the
+    schema's defaults filled in."""
+    from snakemake.utils import update_config, validate
 
     def merge(base, over):
         for key, value in over.items():
@@ -50,8 +51,20 @@ def merged_config(paths: list[Path]) -> dict:
     config: dict = {}
     for path in paths:
         merge(config, yaml.safe_load(path.read_text()) or {})
+    update_config(config, overrides or {})
     validate(config, str(ROOT / "config" / "schema.yaml"))
     return config
+
+
+def config_overrides(snakemake_args: list[str]) -> dict:
+    """What the ``--config KEY=VALUE ...`` entries among ``snakemake_args`` set, parsed as
+    Snakemake parses them (nested keys merged), so that a table covers what its run ran:
+    ``--config 'run={"datasets": ["gen-5k"]}'`` runs and tables that pair alone."""
+    from snakemake.cli import parse_config
+
+    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    parser.add_argument("--config", "-C", nargs="*", action="extend", default=[])
+    return parse_config(parser.parse_known_args(snakemake_args)[0].config)
 
 
 def read_wall(benchmark: Path) -> float | None:
@@ -190,8 +203,10 @@ def run_and_write(configs: list[Path], run: bool, cores: str, snakemake_args: li
                   render, name: str) -> int:
     """The benchmarks' main: with ``run``, the workflow (``snakemake all``) on ``configs``
     (the first is the workflow's default configuration, the others are merged over it),
-    then ``render(config)`` written to the results folder as ``name`` and printed.  Returns
-    the workflow's exit status when it failed (nothing written), else 0."""
+    then ``render(config)`` written to the results folder as ``name`` and printed; the
+    ``--config`` entries of ``snakemake_args`` apply to the table's configuration as to the
+    run's, with or without ``run``.  Returns the workflow's exit status when it failed
+    (nothing written), else 0."""
     os.chdir(ROOT)  # the configuration's paths are relative to the repository root
     if run:
         command = [sys.executable, "-m", "snakemake", "all", "--cores", str(cores),
@@ -201,7 +216,7 @@ def run_and_write(configs: list[Path], run: bool, cores: str, snakemake_args: li
         if done.returncode != 0:
             print(f"error: the workflow failed (exit {done.returncode})", file=sys.stderr)
             return done.returncode
-    config = merged_config(configs)
+    config = merged_config(configs, config_overrides(snakemake_args))
     text = render(config)
     out = ROOT / config["results"] / name
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -56,7 +56,8 @@ def test_every_benchmark_configuration_plans_every_experiment_on_every_pair():
 def test_run_and_write_writes_the_table_and_nothing_when_the_workflow_fails(tmp_path,
                                                                            monkeypatch):
     """The benchmarks' main: without a run, the rendered table lands in the configuration's
-    results folder; a workflow that fails returns its exit status and writes nothing."""
+    results folder, ``--config`` entries among the Snakemake options applied to it as to
+    the run; a workflow that fails returns its exit status and writes nothing."""
     monkeypatch.chdir(tmp_path)  # run_and_write moves to the repository; restored after
     config = tmp_path / "extra.yaml"
     config.write_text(f"results: {tmp_path / 'out'}\n")
@@ -65,6 +66,16 @@ def test_run_and_write_writes_the_table_and_nothing_when_the_workflow_fails(tmp_
     assert scoreboard.run_and_write(configs, False, "1", [], render, "table.md") == 0
     assert (tmp_path / "out" / "table.md").read_text() == f"a table of {tmp_path / 'out'}"
     (tmp_path / "out" / "table.md").unlink()
+    # --config sets the table's configuration as it sets the run's, nested keys merged
+    other = tmp_path / "other"
+    render_run = lambda c: f"{c['run']['datasets']} {c['run']['experiments']}"
+    assert scoreboard.run_and_write(
+        configs, False, "1", ["--cores", "1", "--config", f"results={other}",
+                              'run={"datasets": ["a-pair"]}', "--keep-going"],
+        render_run, "table.md") == 0
+    experiments = scoreboard.merged_config(configs)["run"]["experiments"]
+    assert (other / "table.md").read_text() == f"['a-pair'] {experiments}"
+    assert not (tmp_path / "out" / "table.md").exists()
     failed = scoreboard.run_and_write(configs, True, "1", ["--no-such-option"], render,
                                       "table.md")
     assert failed != 0 and not (tmp_path / "out" / "table.md").exists()
