@@ -20,8 +20,8 @@ smaller validation parts per fold, whole held-out identities filling half the he
 faces, with the same trained rest; its score is taken as linear in log N through the two
 sizes and read at the test part's size (:func:`score_for_size`: never below the smaller
 size, and at most ``validation.doublings`` doublings above the held-out part).  It is off
-by default: on the FaceNet pair, the one it was made for, it changed no choice (README,
-the evaluation matrix).  The ``select`` stage
+by default: on the FaceNet pair, the one it was made for, it changed no choice
+(docs/evaluation.md).  The ``select`` stage
 keeps the test clusters of the best candidate (the first listed on a tie), each candidate
 trained on the whole train part as its own experiment would be, and says which it chose
 and why; the summary shows ``choice=auto(NAME)``.
@@ -38,7 +38,7 @@ from ..core.planning import ConfigError, short_hash
 from ..core.progress import log
 
 # The candidates, each with its own main setting chosen on the train part.  The Face
-# Transformer joined on 2026-12-01 (README, the evaluation matrix: chosen where its held-out
+# Transformer joined on 2026-12-01 (docs/evaluation.md: chosen where its held-out
 # score led by 12.5 points, +11.9 on that pair, and not chosen on the pairs where it did not
 # lead).
 CANDIDATES = [

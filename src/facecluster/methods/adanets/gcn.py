@@ -22,10 +22,11 @@ batches never hold the held-out vertices, but their features reach training vert
 the aggregation, and training faces stand among theirs.  With ``val_graph: own`` the graph is
 split in two: the GCN trains on the subgraph of the other identities and the held-out
 vertices are embedded through the subgraph of their own, as a test face is.  Measured on the
-evaluation matrix (README, the GCN without the held-out faces), ``own`` chose θ worse on
-average: the default stays.  The model kept is the one with the best held-out score (mean of
-F_P and F_B at its best θ), and its scores at every θ are stored with it: ``theta: auto`` in
-the linkage takes the largest θ within ``theta_tolerance`` of the best (``tolerant_theta``).
+evaluation matrix (docs/evaluation.md, the GCN without the held-out faces), ``own`` chose θ
+worse on average: the default stays.  The model kept is the one with the best held-out score
+(mean of F_P and F_B at its best θ), and its scores at every θ are stored with it:
+``theta: auto`` in the linkage takes the largest θ within ``theta_tolerance`` of the best
+(``tolerant_theta``).
 On the embedded dataset this is what separates a GCN that generalises to unseen identities
 from one that memorised 250 training identities (see the README's figures).
 """

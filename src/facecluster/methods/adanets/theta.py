@@ -14,15 +14,15 @@ the whole held-out part's choice, hedged towards the plateau's top for one doubl
 (``core.selection.choose_held_out``).  Two doublings, as GCN-V and the Face Transformer take,
 scored +0.55 on the six evaluation-matrix pairs with stored ladders (gen-low-quality +2.2,
 gen-lookalikes −0.4) and −1.0 to −1.4 on the default set's three seeds, where the held-out
-part's θ is already above the test part's best (README, The held-out hedge).
+part's θ is already above the test part's best (docs/evaluation.md, The held-out hedge).
 
 One model's curves choose θ for that model alone, and between seeds the choice moved more
-than between rules (README, The GCN without the held-out faces).  With ``theta_seeds`` n > 1
-the curves of n models (seeds ``seed`` … ``seed + n − 1``: each its own filter, GCN and
-held-out identities, n validation folds) are averaged size by size
+than between rules (docs/evaluation.md, The GCN without the held-out faces).  With
+``theta_seeds`` n > 1 the curves of n models (seeds ``seed`` … ``seed + n − 1``: each its
+own filter, GCN and held-out identities, n validation folds) are averaged size by size
 (``core.selection.pool_ladders``, the ``theta_pool`` stage) and θ is chosen on the mean, as
 cross-validation chooses on the mean of its folds; the test part is clustered with seed's
-model (README, θ over several models).
+model (docs/evaluation.md, θ over several models).
 
 The adaptive filter was trained on every identity of the train part, the held-out ones
 included (its k_off targets).  The GCN never saw their labels; their faces stand in its
