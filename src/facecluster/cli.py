@@ -171,6 +171,34 @@ def _parse_value(text: str):
         return text
 
 
+def _cluster_model(args):
+    """The model ``cluster`` runs: the folder of ``--model``, or ``--method`` (default
+    ``registry.DEFAULT_METHOD``) with its ``--param`` settings.  Raises ValueError on a bad
+    setting, on both given, or on settings that learn from labeled faces (the command line
+    clusters with a trained model folder instead)."""
+    model_dir = args.model or args.bundle
+    if model_dir:
+        if args.method or args.param:
+            raise ValueError("--model takes its method and settings from the model folder: "
+                             "give no --method or --param with it")
+        return registry.load_model(model_dir)
+    params = {}
+    for item in args.param:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"--param takes KEY=VALUE, got {item!r}")
+        params[key] = _parse_value(value)
+    knn = params.pop("knn", None)
+    method = registry.get(args.method or registry.DEFAULT_METHOD)
+    model = method.model(knn=knn, **params)
+    if not model.fitted:
+        raise ValueError(f"{method.name} with these settings learns from labeled faces: "
+                         f"give --model FOLDER, a model trained on them (`snakemake "
+                         f"bundles` writes one per experiment), or settings that need no "
+                         f"labels (facecluster params {method.name})")
+    return model
+
+
 def cmd_cluster(args) -> None:
     """Faces in, a cluster table out: any method on its settings, or a saved model; the
     faces from a features file (``--features``) or detected in photos (``--images``)."""
@@ -181,6 +209,7 @@ def cmd_cluster(args) -> None:
     registry.load_modules(args.method_modules)
     if bool(args.features) == bool(args.images):
         raise ValueError("give either --features FILE or --images DIR")
+    model = _cluster_model(args)  # a bad method, setting or model folder: before any reading
     work = None
     if args.images:
         images = photos.checked_spec({"path": args.images, "recursive": True})
@@ -192,22 +221,6 @@ def cmd_cluster(args) -> None:
         spec = {"path": args.features, "features_key": args.features_key,
                 "ids_key": args.ids_key, "dim": args.dim, "normalise": args.normalise or "l2"}
     features, _, ids, _ = ingest.load(spec)
-    model_dir = args.model or args.bundle
-    if model_dir:
-        if args.method or args.param:
-            raise ValueError("--model takes its method and settings from the model folder: "
-                             "give no --method or --param with it")
-        model = registry.load_model(model_dir)
-    else:
-        params = {}
-        for item in args.param:
-            key, sep, value = item.partition("=")
-            if not sep:
-                raise ValueError(f"--param takes KEY=VALUE, got {item!r}")
-            params[key] = _parse_value(value)
-        knn = params.pop("knn", None)
-        method = registry.get(args.method or registry.DEFAULT_METHOD)
-        model = method.model(knn=knn, **params)
     labels = model.predict(features, threads=args.threads)
     io.write_table(args.out, labels, ids)
     log.info("wrote %d cluster labels (%d clusters, %s) to %s", labels.size,

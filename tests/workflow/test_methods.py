@@ -49,7 +49,7 @@ def test_a_refined_experiment_gets_its_own_knn_graph_and_verification(tmp_path):
     assert "refine=gfa" in next(r for r in rows if r["experiment"] == "gfa")["params"]
 
 
-def test_the_command_line_clusters_unlabeled_faces_with_any_method(tmp_path, clustered):
+def test_the_command_line_clusters_unlabeled_faces_with_any_method(tmp_path, clustered, capsys):
     x, _ = clustered
     np.save(tmp_path / "faces.npy", x)
     for method in ("infomap", "hdbscan", "fc_es"):
@@ -61,3 +61,11 @@ def test_the_command_line_clusters_unlabeled_faces_with_any_method(tmp_path, clu
     assert cli.main(["cluster", "--features", str(tmp_path / "faces.npy"), "--method", "infomap",
                      "--param", "threshold=auto", "--out", str(tmp_path / "x.tsv")]) == 2, \
         "auto needs labels: refused"
+    # a method that learns is refused before the features are read (this file is absent),
+    # and told to take a trained model folder
+    capsys.readouterr()
+    assert cli.main(["cluster", "--features", str(tmp_path / "absent.npy"), "--method",
+                     "adanets", "--out", str(tmp_path / "y.tsv")]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if " ERROR " in line]
+    assert len(errors) == 1 and "learns from labeled faces: give --model FOLDER" in errors[0]
+    assert not (tmp_path / "y.tsv").exists()
