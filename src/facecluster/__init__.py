@@ -76,8 +76,10 @@ def cluster(features, method: str | None = None, normalise: str = "l2",
     Raises
     ------
     ValueError
-        Bad features (not 2-D, NaN, all-zero rows), a bad setting, or settings that need
-        labeled training data (use ``model(...).fit(...)``).
+        Bad features (not 2-D, NaN, all-zero rows; rows not unit length with
+        ``normalise="none"``), a bad setting, or settings that need labeled training data
+        (use ``model(...).fit(...)``).  Faces that share one large component (dlib's
+        vectors with ``l2``) are logged as a ``shared_component`` WARNING.
     """
     from .core.ingest import normalise_rows
     from .registry import DEFAULT_METHOD

@@ -105,6 +105,80 @@ def test_non_unit_vectors_with_normalise_none_are_a_finding(tmp_path):
     assert info["health"] == []
 
 
+def shared(x, c=2.0, seed=1):
+    """``x`` with one component of length ``c`` added to every row, then unit rows: two
+    people's faces at cosine about c² / (1 + c²), 0.8 with c = 2, as dlib's vectors are."""
+    u = np.random.default_rng(seed).normal(size=x.shape[1])
+    x = x + c * u / np.linalg.norm(u)
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+def test_a_component_every_face_shares_is_a_finding_with_l2_and_not_with_center_l2(tmp_path):
+    """Case 6: dlib's LFW vectors with the README's ``normalise: l2`` went to Infomap's
+    default τ 0.58 and came out as 12 clusters of 1,398 people, with no finding.  Different
+    people at cosine 0.8 now say so at ingest (the summary prints it); centred, they do not,
+    nor do faces of unrelated people (cosine about 0)."""
+    x, y = people([10] * 60)
+    np.savez(tmp_path / "f.npz", X=shared(x) * 7.0, y=y)
+    spec = {"path": str(tmp_path / "f.npz"), "features_key": "X", "labels_key": "y"}
+    _, _, _, info = ingest.load({**spec, "normalise": "l2"})
+    assert [f["check"] for f in info["health"]] == ["shared_component"]
+    assert info["health"][0]["cosine_p10"] > 0.7
+    assert "center_l2" in info["health"][0]["message"]
+    _, _, _, info = ingest.load({**spec, "normalise": "center_l2"})
+    assert info["health"] == []
+    assert health.shared_component(x, "faces") == []
+    # the threshold: random pairs' 10th percentile at 0.5, on either side of it
+    assert health.shared_component(shared(x, c=1.2), "faces")      # about 0.59
+    assert not health.shared_component(shared(x, c=0.8), "faces")  # about 0.39
+
+
+def test_the_shared_component_check_on_dlib_and_facenet_vectors(shared_data):
+    """The real sets the threshold was read from: dlib's LFW vectors fire with l2 and not
+    centred; the LFW FaceNet subset (its own model, near 0 between people) does not."""
+    with np.load(shared_data / "lfw_dlib128_dev.npz") as d:
+        x = d["X"]
+    assert health.shared_component(ingest.normalise_rows(x, "l2"), "dlib")
+    assert not health.shared_component(ingest.normalise_rows(x, "center_l2"), "dlib")
+    facenet = np.fromfile(shared_data / "lfw_facenet128_subset" / "features.bin",
+                          dtype=np.float32).reshape(-1, 128)
+    assert not health.shared_component(ingest.normalise_rows(facenet, "l2"), "facenet")
+
+
+def test_a_model_refuses_rows_that_are_not_unit_length_and_names_a_shared_component():
+    """Case 7: ``model("knn_threshold", threshold="auto").fit(raw, y).predict(raw)`` on raw
+    dlib rows (norms 1.2-1.7) chose τ 0.99 and returned one cluster, with no finding.  A
+    model's input must be unit rows: both calls now say so; unit rows sharing one large
+    component are a finding of the prediction."""
+    x, y = people([10] * 60)
+    model = facecluster.model("knn_threshold", threshold="auto")
+    with pytest.raises(ValueError, match="not unit length"):
+        model.fit(x * 1.5, y)
+    with pytest.raises(ValueError, match="not unit length"):
+        facecluster.model("knn_threshold").predict(x * 1.5)
+    with pytest.raises(ValueError, match="not unit length"):
+        facecluster.cluster(x * 1.5, "knn_threshold", normalise="none")
+    plain = model.fit(x, y)
+    plain.predict(x)
+    assert plain.health == []
+    plain.predict(shared(x))
+    assert "shared_component" in [f["check"] for f in plain.health]
+
+
+def test_repeated_ids_are_a_finding_the_summary_prints(tmp_path):
+    """Case 8: one id given to two faces passed with a line in ingest.log only, and the two
+    rows of clusters.tsv could not be told apart; now a finding, and unique ids none."""
+    x, _ = people([10] * 60)
+    ids = np.array([f"face-{i}" for i in range(600)])
+    np.savez(tmp_path / "f.npz", X=x, ids=ids)
+    spec = {"path": str(tmp_path / "f.npz"), "features_key": "X", "ids_key": "ids"}
+    assert ingest.load(spec)[3]["health"] == []
+    ids[7] = ids[3]
+    np.savez(tmp_path / "f.npz", X=x, ids=ids)
+    (found,) = ingest.load(spec)[3]["health"]
+    assert found["check"] == "repeated_ids" and found["repeats"] == 1
+
+
 def test_the_raw_read_for_the_train_centre_is_no_finding(tmp_path, caplog):
     """center_l2 with a split reads the input unnormalised once, for the train part's
     centre: that read is the product's, not a user's normalise: none, and warned nothing."""

@@ -196,8 +196,14 @@ class ClusterModel:
         self.health = []
 
     def fit(self, features: np.ndarray, labels: np.ndarray) -> "ClusterModel":
-        """Learn from labeled faces: (n, D) unit rows and (n,) integer identity labels."""
+        """Learn from labeled faces: (n, D) unit rows and (n,) integer identity labels.
+        Raises ValueError on bad features (not 2-D, not finite, rows not unit length:
+        ``core.ingest.normalise_rows`` makes them) or labels of another length; logs a
+        ``shared_component`` finding (``core.health``) as a WARNING."""
+        from .health import shared_component
+
         _check_features(features, "features")
+        shared_component(features, "training features")
         labels = np.asarray(labels)
         if labels.shape != (features.shape[0],):
             raise ValueError(f"labels have shape {labels.shape}; expected ({features.shape[0]},)")
@@ -210,15 +216,17 @@ class ClusterModel:
 
     def predict(self, features: np.ndarray, threads: int = 1) -> np.ndarray:
         """Cluster labels (n,) int32 of (n, D) unit-length ``features``; ``health`` lists
-        the findings on them (the method's own, and a chained largest cluster)."""
-        from .health import chained_cluster
+        the findings on them (a shared component, the method's own, and a chained largest
+        cluster).  Raises ValueError on bad features (as ``fit``) or an unfitted model
+        whose settings need training."""
+        from .health import chained_cluster, shared_component
 
         _check_features(features, "features")
         if not self.fitted:
             raise ValueError(f"{self.method.name} with these settings learns from labeled "
                              f"faces: call fit(features, labels) first")
         features = np.ascontiguousarray(features, dtype=np.float32)
-        self.health = []
+        self.health = shared_component(features, "features")
         labels = np.asarray(self._predict(features, threads), dtype=np.int32)
         self.health = [*self.health, *chained_cluster(labels, features)]
         return labels
@@ -250,6 +258,11 @@ class ClusterModel:
         """Read back what ``_save_state`` and ``_state_attrs`` wrote."""
 
 
+# How far from 1 a row's norm may be in a model's input: float32 rows made unit length
+# are within about 1e-6 of it.
+UNIT_TOLERANCE = 1e-3
+
+
 def _check_features(features: Any, what: str) -> None:
     arr = np.asarray(features)
     if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
@@ -259,6 +272,14 @@ def _check_features(features: Any, what: str) -> None:
         raise ValueError(f"{what} must be real numbers, got dtype {arr.dtype}")
     if not np.isfinite(arr).all():
         raise ValueError(f"{what} hold NaN or infinite values")
+    norms = np.concatenate([np.linalg.norm(np.asarray(arr[i:i + 65536], dtype=np.float64),
+                                           axis=1) for i in range(0, arr.shape[0], 65536)])
+    if np.abs(norms - 1.0).max() > UNIT_TOLERANCE:
+        raise ValueError(f"{what} rows are not unit length (norms {norms.min():.4g} to "
+                         f"{norms.max():.4g}): every method compares faces by cosine; "
+                         f"normalise them first (facecluster.core.ingest.normalise_rows("
+                         f"x, 'l2'), or 'center_l2' with the centre the model's training "
+                         f"faces had)")
 
 
 @dataclass(frozen=True)

@@ -284,9 +284,6 @@ def _as_ids(raw, where: str, n: int, features_where: str) -> np.ndarray:
         ids = ids.astype(object).astype(str)
     elif ids.dtype.kind != "U":
         ids = ids.astype(str)
-    n_unique = np.unique(ids).size
-    if n_unique != n:
-        log.warning("%s: %d of %d ids are repeats", where, n - n_unique, n)
     return ids
 
 
@@ -447,6 +444,13 @@ def load(spec: dict, centre: np.ndarray | None = None, internal: bool = False
         out, total, norms = _copy_and_check(features, n, d, where)
 
     findings = []
+    if ids is not None and not internal and (repeats := n - np.unique(ids).size):
+        from .health import finding
+
+        findings.append(finding(
+            "repeated_ids", f"{where}: {repeats} of {n} ids ({spec['ids_key']}) are repeats: "
+                            f"rows of clusters.tsv that share an id cannot be told apart; "
+                            f"give each face its own id", repeats=int(repeats)))
     if mode == "none" and not internal and not (0.99 < norms["min"] and norms["max"] < 1.01):
         from .health import finding
 
@@ -463,6 +467,10 @@ def load(spec: dict, centre: np.ndarray | None = None, internal: bool = False
             findings += _centring_health(out, centre, group, where)
         mean = np.asarray(centre, dtype=np.float64)
     _normalise(out, mode, mean, where)
+    if mode != "center_l2" and not internal:
+        from .health import shared_component
+
+        findings += shared_component(out, where)
 
     checksums = {str(path): sha256_of(path)}
     if spec["labels_path"] is not None:

@@ -258,7 +258,7 @@ def knn_method(name: str, doc: str, knob: Knob, cluster: ClusterFn,
             value = self.chosen_[knob.name]
             graph = self._graph(features, threads)
             labels = cluster(graph, other(self.params), value, threads)
-            self.health = health.profile_shift(self.profile, health.similarity_profile(
+            self.health += health.profile_shift(self.profile, health.similarity_profile(
                 graph.sims)) + health.mostly_singletons(labels, graph.ids, graph.sims)
             return labels
 
