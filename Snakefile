@@ -11,9 +11,13 @@ min_version("9.0")
 
 configfile: Path(workflow.basedir) / "config" / "config.yaml"
 
-validate(config, "config/schema.yaml")
-
 from facecluster.core import planning as fc_planning
+
+try:
+    fc_planning.check_schema(config, Path(workflow.basedir) / "config" / "schema.yaml")
+except fc_planning.ConfigError as err:
+    raise WorkflowError(f"configuration: {err}")
+validate(config, "config/schema.yaml")
 
 try:
     fc_planning.check_inputs(config)

@@ -46,6 +46,27 @@ def test_unknown_names_in_run_are_refused():
         make_plan(cfg)
 
 
+def test_a_misspelt_setting_is_one_line_that_lists_the_settings_allowed_there():
+    """A user's ``feature_key`` got Snakemake's validation message: 30 lines of the input's
+    schema, the key's place at the end.  The check before it names the key, the misspelling
+    and the settings allowed there, on one line; the default configuration passes."""
+    import yaml
+
+    root = Path(__file__).resolve().parents[2]
+    schema = root / "config" / "schema.yaml"
+    default = yaml.safe_load((root / "config" / "config.yaml").read_text())
+    planning.check_schema(default, schema)
+    bad = {**default, "datasets": {"mine": {"input": {"path": "f.npz", "feature_key": "X"},
+                                            "normalise": "l3"}}}
+    with pytest.raises(ConfigError) as error:
+        planning.check_schema(bad, schema)
+    message = str(error.value)
+    assert "\n" not in message
+    assert ("datasets.mine.input: 'feature_key' is not a setting here (the settings: path, "
+            "format, features_key") in message
+    assert "datasets.mine.normalise: 'l3' is not one of" in message
+
+
 def test_unknown_methods_and_bad_settings_are_named():
     with pytest.raises(ConfigError, match=r"experiments.a.method: unknown method 'nope'; "
                                           r"known: .*adanets.*knn_threshold"):

@@ -462,6 +462,31 @@ def expand_sweeps(experiments: dict) -> tuple[dict, dict[str, list[str]], dict[s
     return expanded, groups, swept
 
 
+def check_schema(config: dict, schema_path: str | Path) -> None:
+    """The configuration against ``schema_path`` (``config/schema.yaml``), each problem on
+    one line that names its key: a misspelt setting lists the settings allowed there.
+    Raises ConfigError; run before Snakemake's own ``validate``, whose message prints the
+    schema of the key as well.  Reads no data."""
+    import jsonschema
+    import yaml
+
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    validator = jsonschema.validators.validator_for(schema)(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: [str(k) for k in e.absolute_path])
+    problems = []
+    for error in errors:
+        where = ".".join(str(k) for k in error.absolute_path) or "the top level"
+        if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+            allowed = list(error.schema.get("properties", {}))
+            extra = [k for k in error.instance if k not in allowed]
+            problems.append(f"{where}: {', '.join(map(repr, extra))} is not a setting here "
+                            f"(the settings: {', '.join(allowed)})")
+        else:
+            problems.append(f"{where}: {error.message}")
+    if problems:
+        raise ConfigError("; ".join(problems))
+
+
 def check_inputs(config: dict) -> None:
     """Input files that do not exist, reported before any work starts."""
     run = config.get("run") or {}
