@@ -96,6 +96,7 @@ def load_model(path: str | Path) -> ClusterModel:
     model = method.model(knn=meta.get("knn"), **meta["params"])
     method.model._load_state(model, path, meta.get("state", {}))
     model.fitted = True
+    model.dim = meta.get("dim")  # None in a folder written before it was recorded
     log.info("loaded a %s model from %s", method.name, path)
     return model
 

@@ -68,6 +68,15 @@ def test_auto_learns_tau_on_labeled_faces_and_saves_it(clustered, tmp_path):
     again = facecluster.load_model(tmp_path / "model")
     np.testing.assert_array_equal(again.predict(x[150:]), model.predict(x[150:]))
     assert again.chosen_ == model.chosen_ == {"threshold": expected["threshold"]}
+    # faces of another dimension, and labels that are not identity numbers, are refused
+    half = x[150:, : x.shape[1] // 2]
+    half = half / np.linalg.norm(half, axis=1, keepdims=True)
+    for fitted in (model, again):
+        with pytest.raises(ValueError, match=f"D = {half.shape[1]}; this model was fitted on "
+                                             f"D = {x.shape[1]}"):
+            fitted.predict(half)
+    with pytest.raises(ValueError, match="labels must be integer identity numbers"):
+        facecluster.model("knn_threshold", threshold="auto").fit(x, labels.astype(float))
 
 
 def test_bad_settings_are_refused_before_any_work():

@@ -194,21 +194,26 @@ class ClusterModel:
         self.knn = KNN_PARAMS.resolve(knn or {}, where=f"{self.method.name}.knn")
         self.fitted = not self.method.needs_labels(self.params)
         self.health = []
+        self.dim: int | None = None  # D of the faces it was fitted on (None: not fitted)
 
     def fit(self, features: np.ndarray, labels: np.ndarray) -> "ClusterModel":
         """Learn from labeled faces: (n, D) unit rows and (n,) integer identity labels.
         Raises ValueError on bad features (not 2-D, not finite, rows not unit length:
-        ``core.ingest.normalise_rows`` makes them) or labels of another length; logs a
-        ``shared_component`` finding (``core.health``) as a WARNING."""
+        ``core.ingest.normalise_rows`` makes them) or labels of another length or not
+        integers; logs a ``shared_component`` finding (``core.health``) as a WARNING.  The
+        model keeps D (``dim``): ``predict`` refuses faces of another dimension."""
         from .health import shared_component
 
         _check_features(features, "features")
-        shared_component(features, "training features")
         labels = np.asarray(labels)
         if labels.shape != (features.shape[0],):
             raise ValueError(f"labels have shape {labels.shape}; expected ({features.shape[0]},)")
+        if labels.dtype.kind not in "iu":
+            raise ValueError(f"labels must be integer identity numbers, got dtype {labels.dtype}")
+        shared_component(features, "training features")
         self._fit(np.ascontiguousarray(features, dtype=np.float32), labels)
         self.fitted = True
+        self.dim = int(features.shape[1])
         return self
 
     def _fit(self, features: np.ndarray, labels: np.ndarray) -> None:
@@ -225,6 +230,9 @@ class ClusterModel:
         if not self.fitted:
             raise ValueError(f"{self.method.name} with these settings learns from labeled "
                              f"faces: call fit(features, labels) first")
+        if self.dim is not None and features.shape[1] != self.dim:
+            raise ValueError(f"features have D = {features.shape[1]}; this model was fitted "
+                             f"on D = {self.dim}")
         features = np.ascontiguousarray(features, dtype=np.float32)
         self.health = shared_component(features, "features")
         labels = np.asarray(self._predict(features, threads), dtype=np.int32)
@@ -244,7 +252,7 @@ class ClusterModel:
             self._save_state(tmp)
             io.write_json(tmp / "model.json", {"method": self.method.name, "format": MODEL_FORMAT,
                                                "params": self.params, "knn": self.knn,
-                                               "state": self._state_attrs()})
+                                               "dim": self.dim, "state": self._state_attrs()})
 
     def _save_state(self, folder: Path) -> None:
         """Write the learned state's files into ``folder``."""
