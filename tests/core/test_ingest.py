@@ -202,6 +202,16 @@ def test_missing_files(tmp_path, data):
                  "gone.meta", "not found")
 
 
+def test_a_file_named_npz_that_is_not_one(tmp_path, data):
+    """A text file, or an .npy array, named .npz: numpy read it as a pickle and said the
+    file held pickled data; the message now says what the file is not."""
+    (tmp_path / "text.npz").write_text("X,y\n0.1,3\n")
+    expect_error({"path": str(tmp_path / "text.npz")}, "text.npz", "not a zip archive")
+    np.save(tmp_path / "array.npy", data[0])
+    (tmp_path / "array.npy").rename(tmp_path / "array.npz")
+    expect_error({"path": str(tmp_path / "array.npz")}, "array.npz", "not a zip archive")
+
+
 def test_unknown_suffix_and_spec_keys(tmp_path, data):
     data[0].tofile(tmp_path / "f.dat")
     expect_error({"path": str(tmp_path / "f.dat")}, "f.dat", "suffix")

@@ -33,7 +33,11 @@ def test_every_stage_folder_ends_with_a_hash_of_what_it_depends_on():
 def test_a_method_that_needs_labels_needs_a_train_part():
     cfg = config(a={"method": "knn_threshold", "threshold": "auto"})
     cfg["datasets"] = {"mine": {"input": {"path": "x.npy"}}}
-    with pytest.raises(ConfigError, match=r"learns from labeled training data.*no train part"):
+    with pytest.raises(ConfigError, match=r"learns from labeled training data.*no train part: "
+                                          r"its input names no labels"):
+        make_plan(cfg)  # not told to add `split:`, which needs labels too
+    cfg["datasets"]["mine"]["input"]["labels_key"] = "y"
+    with pytest.raises(ConfigError, match=r"no train part: give it `split:` or `train:`"):
         make_plan(cfg)
     cfg["experiments"] = {"a": {"method": "knn_threshold", "threshold": 0.7}}
     assert len(make_plan(cfg).outcomes) == 1, "a fixed τ needs no labels"

@@ -117,6 +117,11 @@ class _Source:
         self._handle = None
         try:
             if fmt == "npz":
+                import zipfile
+
+                if not zipfile.is_zipfile(path):  # numpy would try it as a pickle
+                    _fail(path, "not an npz file (a zip archive of arrays, np.savez): "
+                                "it is not a zip archive")
                 self._handle = stack.enter_context(np.load(path, allow_pickle=False))
             elif fmt == "hdf5":
                 import h5py
@@ -126,6 +131,8 @@ class _Source:
                 import zarr
 
                 self._handle = zarr.open(str(path), mode="r")
+        except IngestError:
+            raise
         except Exception as err:  # any reader's own complaint, as one clear message
             _fail(path, f"cannot open as {fmt}: {err}")
 

@@ -570,9 +570,16 @@ def make_plan(config: dict) -> Plan:
         for name in experiments:
             method, settings = resolved[name]
             if method.needs_labels(settings) and "train" not in parts:
-                raise ConfigError(f"experiment {name} ({method.name}) with these settings "
-                                  f"learns from labeled training data, and dataset {ds} has "
-                                  f"no train part: give it `split:` or `train:`")
+                source = plan.datasets[ds].get("input") or {}
+                unlabeled = ("generator" not in plan.datasets[ds] and "images" not in
+                             plan.datasets[ds] and not source.get("labels_key")
+                             and not source.get("labels_path"))
+                raise ConfigError(
+                    f"experiment {name} ({method.name}) with these settings learns from "
+                    f"labeled training data, and dataset {ds} has no train part: " + (
+                        "its input names no labels (labels_key, labels_path), so give it a "
+                        "labeled `train:` input, or run methods that need no labels"
+                        if unlabeled else "give it `split:` or `train:`"))
             refine = refine_settings(plan.datasets[ds], all_experiments[name],
                                      f"experiments.{name}")
             ctx = PlanContext(plan, method, ds, name, parts,
