@@ -220,7 +220,17 @@ def cmd_cluster(args) -> None:
     else:
         spec = {"path": args.features, "features_key": args.features_key,
                 "ids_key": args.ids_key, "dim": args.dim, "normalise": args.normalise or "l2"}
-    features, _, ids, _ = ingest.load(spec)
+    centre = None
+    recorded = model.input_normalise  # how the model's training faces were normalised
+    if recorded and args.normalise in (None, recorded["normalise"]):
+        spec["normalise"], centre = recorded["normalise"], recorded.get("centre")
+        log.info("normalising as the model's training faces were: %s%s", spec["normalise"],
+                 " on their centre" if centre is not None else "")
+    elif recorded:
+        log.warning("the model's training faces were normalised with %s; --normalise %s "
+                    "given: thresholds learned there may not hold", recorded["normalise"],
+                    args.normalise)
+    features, _, ids, _ = ingest.load(spec, None if centre is None else np.asarray(centre))
     labels = model.predict(features, threads=args.threads)
     io.write_table(args.out, labels, ids)
     log.info("wrote %d cluster labels (%d clusters, %s) to %s", labels.size,
@@ -441,7 +451,8 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--ids-key", default=None, help="item names inside npz/HDF5/Zarr")
     sp.add_argument("--dim", type=int, default=None, help="feature dimension (required for .bin)")
     sp.add_argument("--normalise", default=None, choices=["l2", "center_l2", "none"],
-                    help="default l2, center_l2 with --images")
+                    help="default: as the --model's training faces were (their "
+                         "centre with center_l2), else l2, center_l2 with --images")
     modules(sp)
 
     sp = add("methods", cmd_methods, "list the methods")

@@ -97,6 +97,7 @@ def load_model(path: str | Path) -> ClusterModel:
     method.model._load_state(model, path, meta.get("state", {}))
     model.fitted = True
     model.dim = meta.get("dim")  # None in a folder written before it was recorded
+    model.input_normalise = meta.get("input_normalise")
     log.info("loaded a %s model from %s", method.name, path)
     return model
 

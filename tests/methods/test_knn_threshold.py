@@ -118,3 +118,43 @@ def test_auto_chooses_on_draws_the_size_of_the_part_clustered():
                               knn={"k": 10}).fit(x, labels)
     assert len(whole.ladder) == 1
     assert whole.choose(600) == whole.choose(2400) == model.choose(2400)
+
+
+def test_an_exported_model_normalises_new_faces_as_its_training_faces_were(tmp_path, capsys):
+    """A model the workflow exports records its dataset's normalisation (from the train
+    part's manifest): applied from the command line to raw faces that share one large
+    component, it centres them on the *training* centre, as the workflow did, without
+    ``--normalise``; before, the command line's default l2 put them in one cluster."""
+    from facecluster.core import ingest
+    from facecluster.core.contract import StageJob
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(30, 64))
+    labels = np.repeat(np.arange(30), 10)
+    raw = 3.0 * centres[labels] / 8 + 0.15 * rng.normal(size=(300, 64)) + 4.0  # one shared part
+    train, new = raw[labels < 15], raw[labels >= 15]
+    centre = ingest.balanced_centre(train, labels[labels < 15])[0]
+    model = facecluster.model("knn_threshold", threshold="auto", knn={"k": 10})
+    model.fit(ingest.normalise_rows(train, "center_l2", centre=centre), labels[labels < 15])
+    manifest = tmp_path / "manifest.json"
+    io.write_json(manifest, {"normalise": "center_l2", "center": centre.tolist(), "dim": 64})
+    folder = tmp_path / "bundle" / "model"
+    StageJob("knn_threshold", "bundle", {"training_manifest": str(manifest)}, {},
+             str(folder)).save_model(model)
+    saved = json.loads((folder / "model.json").read_text())
+    assert saved["input_normalise"]["normalise"] == "center_l2" and saved["dim"] == 64
+    again = facecluster.load_model(folder)
+    expected = again.predict(ingest.normalise_rows(new, "center_l2", centre=centre))
+    np.testing.assert_array_equal(again.predict(again.prepare(new)), expected)
+    assert np.unique(expected).size >= 12  # 15 people, centred on the training centre
+    np.save(tmp_path / "new.npy", new)
+    capsys.readouterr()
+    assert cli.main(["cluster", "--features", str(tmp_path / "new.npy"), "--model",
+                     str(folder), "--out", str(tmp_path / "c.tsv")]) == 0
+    got = np.loadtxt(tmp_path / "c.tsv", skiprows=1, dtype=np.int64)[:, 1]
+    np.testing.assert_array_equal(got, expected)
+    assert "normalising as the model's training faces were: center_l2" in capsys.readouterr().err
+    # told otherwise, it does as told, and says what it departs from
+    assert cli.main(["cluster", "--features", str(tmp_path / "new.npy"), "--model", str(folder),
+                     "--normalise", "l2", "--out", str(tmp_path / "l2.tsv")]) == 0
+    assert "training faces were normalised with center_l2" in capsys.readouterr().err

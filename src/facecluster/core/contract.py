@@ -115,6 +115,19 @@ class StageJob:
             raise ValueError(f"{self.method}.{self.stage}: no input named {name!r} "
                              f"(given: {', '.join(self.inputs) or 'none'})") from None
 
+    def save_model(self, model: "ClusterModel") -> None:
+        """Write ``model`` to ``out`` (its folder, atomically) with how the faces it learned
+        from were normalised and their dimension, read from the ``training_manifest`` input
+        the core gives every exported model (``PlanContext.add_model``): ``normalise`` and,
+        for ``center_l2``, the train part's centre, which ``facecluster cluster --model``
+        and ``ClusterModel.prepare`` apply to new faces."""
+        if "training_manifest" in self.inputs:
+            manifest = io.read_json(self.input("training_manifest"))
+            model.input_normalise = {"normalise": manifest["normalise"],
+                                     "centre": manifest.get("center")}
+            model.dim = int(manifest["dim"])
+        model.save(self.out)
+
     def array(self, name: str, array: str) -> np.ndarray:
         """Array ``array`` of the input artifact ``name``."""
         return io.read_array(self.input(name), array)
@@ -195,6 +208,9 @@ class ClusterModel:
         self.fitted = not self.method.needs_labels(self.params)
         self.health = []
         self.dim: int | None = None  # D of the faces it was fitted on (None: not fitted)
+        # How those faces were normalised, {"normalise", "centre"}, where known (a model
+        # the workflow exports: StageJob.save_model); None: unit rows made by the caller.
+        self.input_normalise: dict | None = None
 
     def fit(self, features: np.ndarray, labels: np.ndarray) -> "ClusterModel":
         """Learn from labeled faces: (n, D) unit rows and (n,) integer identity labels.
@@ -242,6 +258,16 @@ class ClusterModel:
     def _predict(self, features: np.ndarray, threads: int) -> np.ndarray:
         raise NotImplementedError
 
+    def prepare(self, features: np.ndarray) -> np.ndarray:
+        """Raw faces (n, D), any scale, as ``predict`` takes them: normalised as the faces
+        the model learned from were (``input_normalise``: ``center_l2`` on the training
+        centre, ``l2``, ``none``), or to unit rows where that is not recorded.  Raises
+        ``core.ingest.IngestError`` (a ValueError) on bad features."""
+        from .ingest import normalise_rows
+
+        recorded = self.input_normalise or {"normalise": "l2", "centre": None}
+        return normalise_rows(features, recorded["normalise"], centre=recorded.get("centre"))
+
     # --------------------------------------------------------------- saving
     def save(self, path: str | Path) -> None:
         """Write the model folder atomically: ``model.json`` and the method's own files."""
@@ -252,7 +278,9 @@ class ClusterModel:
             self._save_state(tmp)
             io.write_json(tmp / "model.json", {"method": self.method.name, "format": MODEL_FORMAT,
                                                "params": self.params, "knn": self.knn,
-                                               "dim": self.dim, "state": self._state_attrs()})
+                                               "dim": self.dim,
+                                               "input_normalise": self.input_normalise,
+                                               "state": self._state_attrs()})
 
     def _save_state(self, folder: Path) -> None:
         """Write the learned state's files into ``folder``."""

@@ -829,14 +829,21 @@ def _centring_health(x: np.ndarray, centre: np.ndarray, group: np.ndarray, where
                     before=float(before), after=float(after), cross=cross)]
 
 
-def normalise_rows(features: np.ndarray, mode: str = "l2", where: str = "features") -> np.ndarray:
+def normalise_rows(features: np.ndarray, mode: str = "l2", where: str = "features",
+                   centre=None) -> np.ndarray:
     """A checked float32 copy of ``features`` (N, D), normalised as ``mode`` says (``l2``,
-    ``center_l2``: the mean row subtracted first, or ``none``); the in-memory twin of
-    ``load`` for the Python API.  Raises ``IngestError`` (a ValueError) on NaN/inf or
-    all-zero rows, a bad shape or an unknown mode."""
+    ``center_l2``: ``centre`` (D,) subtracted first, by default the rows' own
+    ``balanced_centre``, or ``none``); the in-memory twin of ``load`` for the Python API.
+    Raises ``IngestError`` (a ValueError) on NaN/inf or all-zero rows, a bad shape, an
+    unknown mode or a centre of another length."""
     if mode not in NORMALISATIONS:
         _fail(where, f"unknown normalise {mode!r} (one of {', '.join(NORMALISATIONS)})")
     n, d = _check_features_shape(features, where, None)
     out, _, _ = _copy_and_check(features, n, d, where)
-    _normalise(out, mode, balanced_centre(out)[0] if mode == "center_l2" else None, where)
+    mean = None
+    if mode == "center_l2":
+        mean = balanced_centre(out)[0] if centre is None else np.asarray(centre, np.float64)
+        if mean.shape != (d,):
+            _fail(where, f"the centre has shape {mean.shape}; the faces have D = {d}")
+    _normalise(out, mode, mean, where)
     return out

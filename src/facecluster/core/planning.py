@@ -382,11 +382,18 @@ class PlanContext:
     def add_model(self, stage: str, inputs: dict, params: dict) -> str | None:
         """Plan the export of the experiment's trained model to
         ``{results}/{dataset}/bundles/{experiment}/{artifact}``; None (and nothing planned)
-        when the method runs inside another's experiment (``for_method``)."""
+        when the method runs inside another's experiment (``for_method``).  The job also
+        gets the ``training_manifest`` input: the ingested train part's manifest, whose
+        normalisation the stage records with the model (``StageJob.save_model``)."""
         if not self.exports_model:
             return None
         spec = self.method.stage(stage)
         output = f"{self.results}/{self.dataset}/bundles/{self.experiment}/{spec.artifact}"
+        # How the faces it learned from were normalised (StageJob.save_model records it);
+        # a model exported without a train part learned nothing from faces: the test part's.
+        ingested = self.plan.features(self.dataset,
+                                      self._part("train" if self.has_train else "test"))
+        inputs = {**inputs, "training_manifest": str(Path(ingested).parent / "manifest.json")}
         self.plan.add_job(output, Job(self.method.name, stage, dict(inputs), copy.deepcopy(params)))
         return output
 

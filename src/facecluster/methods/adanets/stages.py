@@ -210,5 +210,5 @@ def bundle(job: StageJob) -> None:
     model = Model.from_artifacts(job.params["settings"], job.params["knn"],
                                  job.input("filter"), job.input("gcn"),
                                  job.inputs.get("theta"))
-    model.save(job.out)
+    job.save_model(model)
     log.info("Ada-NETS model written to %s (θ %.2f)", job.out, model.theta_)

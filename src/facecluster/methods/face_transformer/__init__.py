@@ -309,7 +309,7 @@ def bundle_stage(job: StageJob) -> None:
         model.tau_ladder = io.read_json(job.input("tau"))["ladder"]
     model.tau_ = chosen_tau(model.params, model.checkpoint, model.tau_ladder)[0]
     model.fitted = True
-    model.save(job.out)
+    job.save_model(model)
     log.info("Face Transformer model written to %s (τ %.2f)", job.out, model.tau_)
 
 

@@ -383,7 +383,7 @@ def bundle_stage(job: StageJob) -> None:
         model.tau_ladder = io.read_json(job.input("tau"))["ladder"]
     model.tau_ = chosen_tau(s, job.inputs)[0] if s["tau"] == "auto" else float(s["tau"])
     model.fitted = True
-    model.save(job.out)
+    job.save_model(model)
     log.info("GCN-V/E model written to %s (τ %.2f)", job.out, model.tau_)
 
 

@@ -292,7 +292,7 @@ def bundle_stage(job: StageJob) -> None:
         model.cut_ = choose_cut(io.read_json(job.input("calibration"))["scores"],
                                 cut_tolerance(s))["cut"] if s["cut"] == "auto" else s["cut"]
     model.fitted = True
-    model.save(job.out)
+    job.save_model(model)
     log.info("hard-clusters model written to %s (cut %.2f)", job.out, model.cut_)
 
 
