@@ -115,7 +115,7 @@ class StageJob:
             raise ValueError(f"{self.method}.{self.stage}: no input named {name!r} "
                              f"(given: {', '.join(self.inputs) or 'none'})") from None
 
-    def save_model(self, model: "ClusterModel") -> None:
+    def save_model(self, model: ClusterModel) -> None:
         """Write ``model`` to ``out`` (its folder, atomically) with how the faces it learned
         from were normalised and their dimension, read from the ``training_manifest`` input
         the core gives every exported model (``PlanContext.add_model``): ``normalise`` and,
