@@ -171,12 +171,17 @@ def _parse_value(text: str):
         return text
 
 
+def model_dir_of(args) -> str | None:
+    """The model folder ``cluster`` was given (``--model``, or its earlier name)."""
+    return args.model or args.bundle
+
+
 def _cluster_model(args):
     """The model ``cluster`` runs: the folder of ``--model``, or ``--method`` (default
     ``registry.DEFAULT_METHOD``) with its ``--param`` settings.  Raises ValueError on a bad
     setting, on both given, or on settings that learn from labeled faces (the command line
     clusters with a trained model folder instead)."""
-    model_dir = args.model or args.bundle
+    model_dir = model_dir_of(args)
     if model_dir:
         if args.method or args.param:
             raise ValueError("--model takes its method and settings from the model folder: "
@@ -192,10 +197,13 @@ def _cluster_model(args):
     method = registry.get(args.method or registry.DEFAULT_METHOD)
     model = method.model(knn=knn, **params)
     if not model.fitted:
+        bundles = any(stage.name == "bundle" for stage in method.stages)
         raise ValueError(f"{method.name} with these settings learns from labeled faces: "
-                         f"give --model FOLDER, a model trained on them (`snakemake "
-                         f"bundles` writes one per experiment), or settings that need no "
-                         f"labels (facecluster params {method.name})")
+                         f"give --model FOLDER, a model trained on them (" + (
+                             "`snakemake bundles` writes one per experiment, or "
+                             if bundles else "") +
+                         f"facecluster.model(...).fit(x, y).save(FOLDER) in Python), or "
+                         f"settings that need no labels (facecluster params {method.name})")
     return model
 
 
@@ -230,6 +238,14 @@ def cmd_cluster(args) -> None:
         log.warning("the model's training faces were normalised with %s; --normalise %s "
                     "given: thresholds learned there may not hold", recorded["normalise"],
                     args.normalise)
+    elif model_dir_of(args) and args.normalise is None:
+        log.warning("the model folder does not record how its training faces were "
+                    "normalised (written before that was recorded): l2 assumed; give "
+                    "--normalise center_l2 if its dataset had it")
+    if recorded and recorded.get("refine"):
+        log.warning("the model learned from faces refined by %s; the command line does not "
+                    "refine, so its clusters may differ from the workflow's",
+                    recorded["refine"].get("method"))
     features, _, ids, _ = ingest.load(spec, None if centre is None else np.asarray(centre))
     labels = model.predict(features, threads=args.threads)
     io.write_table(args.out, labels, ids)

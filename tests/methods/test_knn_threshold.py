@@ -143,6 +143,7 @@ def test_an_exported_model_normalises_new_faces_as_its_training_faces_were(tmp_p
              str(folder)).save_model(model)
     saved = json.loads((folder / "model.json").read_text())
     assert saved["input_normalise"]["normalise"] == "center_l2" and saved["dim"] == 64
+    assert saved["input_normalise"]["refine"] is None
     again = facecluster.load_model(folder)
     expected = again.predict(ingest.normalise_rows(new, "center_l2", centre=centre))
     np.testing.assert_array_equal(again.predict(again.prepare(new)), expected)
@@ -158,3 +159,9 @@ def test_an_exported_model_normalises_new_faces_as_its_training_faces_were(tmp_p
     assert cli.main(["cluster", "--features", str(tmp_path / "new.npy"), "--model", str(folder),
                      "--normalise", "l2", "--out", str(tmp_path / "l2.tsv")]) == 0
     assert "training faces were normalised with center_l2" in capsys.readouterr().err
+    # faces of another D: the centre's length is refused by name, before any clustering
+    np.save(tmp_path / "narrow.npy", new[:, :32])
+    assert cli.main(["cluster", "--features", str(tmp_path / "narrow.npy"), "--model",
+                     str(folder), "--out", str(tmp_path / "n.tsv")]) == 2
+    assert "the centre to subtract has D = 64; these faces have D = 32" in \
+        capsys.readouterr().err

@@ -288,7 +288,7 @@ def test_model_clusters_unlabeled_faces_like_the_pipeline(tiny_run, tmp_path):
         "model.json", "filter.pt", "gcn.pt"}
     features = io.read_array(results / "test" / "features.zarr", "features")
     saved = io.read_json(bundle / "model.json")
-    assert saved["input_normalise"] == {"normalise": "l2", "centre": None}
+    assert saved["input_normalise"] == {"normalise": "l2", "centre": None, "refine": None}
     assert saved["dim"] == features.shape[1]
     np.save(tmp_path / "faces.npy", features)  # features only: no labels anywhere
     out = tmp_path / "clusters.tsv"

@@ -120,11 +120,14 @@ class StageJob:
         from were normalised and their dimension, read from the ``training_manifest`` input
         the core gives every exported model (``PlanContext.add_model``): ``normalise`` and,
         for ``center_l2``, the train part's centre, which ``facecluster cluster --model``
-        and ``ClusterModel.prepare`` apply to new faces."""
+        and ``ClusterModel.prepare`` apply to new faces; and the experiment's feature
+        refinement (``refine``, which neither applies: they warn)."""
         if "training_manifest" in self.inputs:
             manifest = io.read_json(self.input("training_manifest"))
-            model.input_normalise = {"normalise": manifest["normalise"],
-                                     "centre": manifest.get("center")}
+            model.input_normalise = {
+                "normalise": manifest["normalise"],
+                "centre": None if self.params.get("no_train_part") else manifest.get("center"),
+                "refine": self.params.get("refine")}
             model.dim = int(manifest["dim"])
         model.save(self.out)
 
@@ -238,8 +241,8 @@ class ClusterModel:
     def predict(self, features: np.ndarray, threads: int = 1) -> np.ndarray:
         """Cluster labels (n,) int32 of (n, D) unit-length ``features``; ``health`` lists
         the findings on them (a shared component, the method's own, and a chained largest
-        cluster).  Raises ValueError on bad features (as ``fit``) or an unfitted model
-        whose settings need training."""
+        cluster).  Raises ValueError on bad features (as ``fit``), faces of another D than
+        it was fitted on, or an unfitted model whose settings need training."""
         from .health import chained_cluster, shared_component
 
         _check_features(features, "features")
@@ -265,7 +268,12 @@ class ClusterModel:
         ``core.ingest.IngestError`` (a ValueError) on bad features."""
         from .ingest import normalise_rows
 
+        from .progress import log
+
         recorded = self.input_normalise or {"normalise": "l2", "centre": None}
+        if recorded.get("refine"):
+            log.warning("this model learned from faces refined by %s; prepare does not refine",
+                        recorded["refine"].get("method"))
         return normalise_rows(features, recorded["normalise"], centre=recorded.get("centre"))
 
     # --------------------------------------------------------------- saving

@@ -473,6 +473,9 @@ def load(spec: dict, centre: np.ndarray | None = None, internal: bool = False
             centre, group = balanced_centre(out)
             findings += _centring_health(out, centre, group, where)
         mean = np.asarray(centre, dtype=np.float64)
+        if mean.shape != (d,):  # a trained model's centre (facecluster cluster --model)
+            _fail(where, f"the centre to subtract has D = {mean.size}; these faces have "
+                         f"D = {d}")
     _normalise(out, mode, mean, where)
     if mode != "center_l2" and not internal:
         from .health import shared_component

@@ -389,11 +389,14 @@ class PlanContext:
             return None
         spec = self.method.stage(stage)
         output = f"{self.results}/{self.dataset}/bundles/{self.experiment}/{spec.artifact}"
-        # How the faces it learned from were normalised (StageJob.save_model records it);
-        # a model exported without a train part learned nothing from faces: the test part's.
+        # How the faces it learned from were normalised (StageJob.save_model records it,
+        # with the experiment's refinement); a model exported without a train part learned
+        # nothing from faces: the test part's mode, not its centre.
         ingested = self.plan.features(self.dataset,
                                       self._part("train" if self.has_train else "test"))
         inputs = {**inputs, "training_manifest": str(Path(ingested).parent / "manifest.json")}
+        params = {**params, **({"refine": self.refine} if self.refine else {}),
+                  **({} if self.has_train else {"no_train_part": True})}
         self.plan.add_job(output, Job(self.method.name, stage, dict(inputs), copy.deepcopy(params)))
         return output
 
@@ -578,12 +581,15 @@ def make_plan(config: dict) -> Plan:
             method, settings = resolved[name]
             if method.needs_labels(settings) and "train" not in parts:
                 source = plan.datasets[ds].get("input") or {}
-                unlabeled = ("generator" not in plan.datasets[ds] and "images" not in
-                             plan.datasets[ds] and not source.get("labels_key")
-                             and not source.get("labels_path"))
+                photos = "images" in config["datasets"][ds]
+                unlabeled = ("generator" not in plan.datasets[ds]
+                             and not source.get("labels_key") and not source.get("labels_path"))
                 raise ConfigError(
                     f"experiment {name} ({method.name}) with these settings learns from "
                     f"labeled training data, and dataset {ds} has no train part: " + (
+                        "its photos have no labels, so give it `images.labels_from: "
+                        "parent_folder` and `split:`, or run methods that need no labels"
+                        if photos and unlabeled else
                         "its input names no labels (labels_key, labels_path), so give it a "
                         "labeled `train:` input, or run methods that need no labels"
                         if unlabeled else "give it `split:` or `train:`"))
