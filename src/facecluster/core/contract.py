@@ -267,7 +267,6 @@ class ClusterModel:
         centre, ``l2``, ``none``), or to unit rows where that is not recorded.  Raises
         ``core.ingest.IngestError`` (a ValueError) on bad features."""
         from .ingest import normalise_rows
-
         from .progress import log
 
         recorded = self.input_normalise or {"normalise": "l2", "centre": None}
