@@ -472,10 +472,7 @@ def load(spec: dict, centre: np.ndarray | None = None, internal: bool = False
         if centre is None:  # never from the labels of the faces to cluster
             centre, group = balanced_centre(out)
             findings += _centring_health(out, centre, group, where)
-        mean = np.asarray(centre, dtype=np.float64)
-        if mean.shape != (d,):  # a trained model's centre (facecluster cluster --model)
-            _fail(where, f"the centre to subtract has D = {mean.size}; these faces have "
-                         f"D = {d}")
+        mean = _checked_centre(centre, d, where)
     _normalise(out, mode, mean, where)
     if mode != "center_l2" and not internal:
         from .health import shared_component
@@ -832,6 +829,15 @@ def _centring_health(x: np.ndarray, centre: np.ndarray, group: np.ndarray, where
                     before=float(before), after=float(after), cross=cross)]
 
 
+def _checked_centre(centre, d: int, where: str) -> np.ndarray:
+    """``centre`` as float64 (D,); IngestError when its length is not the faces' D (a
+    trained model's centre given to faces of another model: ``facecluster cluster --model``)."""
+    mean = np.asarray(centre, dtype=np.float64)
+    if mean.shape != (d,):
+        _fail(where, f"the centre to subtract has D = {mean.size}; these faces have D = {d}")
+    return mean
+
+
 def normalise_rows(features: np.ndarray, mode: str = "l2", where: str = "features",
                    centre=None) -> np.ndarray:
     """A checked float32 copy of ``features`` (N, D), normalised as ``mode`` says (``l2``,
@@ -845,8 +851,6 @@ def normalise_rows(features: np.ndarray, mode: str = "l2", where: str = "feature
     out, _, _ = _copy_and_check(features, n, d, where)
     mean = None
     if mode == "center_l2":
-        mean = balanced_centre(out)[0] if centre is None else np.asarray(centre, np.float64)
-        if mean.shape != (d,):
-            _fail(where, f"the centre has shape {mean.shape}; the faces have D = {d}")
+        mean = _checked_centre(balanced_centre(out)[0] if centre is None else centre, d, where)
     _normalise(out, mode, mean, where)
     return out
