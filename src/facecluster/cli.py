@@ -213,6 +213,7 @@ def cmd_cluster(args) -> None:
     import tempfile
 
     from .core import ingest, photos
+    from .core.health import quiet
 
     registry.load_modules(args.method_modules)
     if bool(args.features) == bool(args.images):
@@ -247,7 +248,8 @@ def cmd_cluster(args) -> None:
                     "refine, so its clusters may differ from the workflow's",
                     recorded["refine"].get("method"))
     features, _, ids, _ = ingest.load(spec, None if centre is None else np.asarray(centre))
-    labels = model.predict(features, threads=args.threads)
+    with quiet("shared_component"):  # ingest.load logged it
+        labels = model.predict(features, threads=args.threads)
     io.write_table(args.out, labels, ids)
     log.info("wrote %d cluster labels (%d clusters, %s) to %s", labels.size,
              np.unique(labels).size, model.method.name, args.out)

@@ -5,6 +5,8 @@ Faces are unit vectors around random identity centres: normalise(centre + s·g/�
 same-person cosine ≈ 1/(1+s²) and different-person cosine ≈ 0."""
 
 import json
+import logging
+from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -13,6 +15,7 @@ import facecluster
 from facecluster import cli
 from facecluster.core import health, ingest, io
 from facecluster.core.metrics import evaluate
+from facecluster.core.progress import log
 
 
 def people(sizes, s=0.6, dim=256, seed=0):
@@ -179,7 +182,69 @@ def test_repeated_ids_are_a_finding_the_summary_prints(tmp_path):
     assert found["check"] == "repeated_ids" and found["repeats"] == 1
 
 
-def test_the_raw_read_for_the_train_centre_is_no_finding(tmp_path, caplog):
+@contextmanager
+def warnings_logged():
+    """The WARNING records of the ``facecluster`` logger while inside (its own handler:
+    ``setup_logging``, which a command line run calls, turns propagation to pytest off)."""
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = records.append
+    log.addHandler(handler)
+    try:
+        yield records
+    finally:
+        log.removeHandler(handler)
+
+
+def checks_logged(records) -> list[str]:
+    return [r.args[0] for r in records if r.msg.startswith("health check")]
+
+
+def test_quiet_findings_are_returned_and_not_logged():
+    with warnings_logged() as records:
+        with health.quiet("shared_component"):
+            kept = health.finding("shared_component", "made twice", cosine_p10=0.8)
+            health.finding("chained_cluster", "another check")
+            with health.quiet():
+                health.finding("mostly_singletons", "every check")
+        health.finding("shared_component", "outside")
+    assert kept == {"check": "shared_component", "message": "made twice", "cosine_p10": 0.8}
+    assert checks_logged(records) == ["chained_cluster", "shared_component"]
+    assert records[-1].args[1] == "outside"
+
+
+def test_auto_logs_each_finding_on_the_faces_once_and_passes_on_its_choices(capsys,
+                                                                           tmp_path):
+    """``auto`` fits and predicts every candidate on held-out parts: each of those logged
+    its own shared-component finding (10 warnings for one fit of two candidates over two
+    folds), and its prediction kept none of the chosen model's findings.  Now the faces'
+    finding is logged once by fit and once by predict, held-out parts' findings not at all,
+    and the chosen model's own findings (here: new faces unlike the training faces) are in
+    ``health``.  The command line, which checked the faces at ingest, logs it once."""
+    x, y = people([10] * 60)
+    faces = shared(x)
+    model = facecluster.model("auto", candidates=[
+        {"method": "kmeans", "cluster_ratio": 0.9},
+        {"method": "knn_threshold", "threshold": "auto"}], validation={"folds": 2})
+    with warnings_logged() as records:
+        model.fit(faces, y)
+    assert checks_logged(records) == ["shared_component"]
+    assert model.choice_ == "knn_threshold", model.why_
+    with warnings_logged() as records:
+        model.predict(faces)
+    assert checks_logged(records) == ["shared_component"]
+    assert [f["check"] for f in model.health] == ["shared_component"]
+    noise = np.random.default_rng(5).normal(size=(300, x.shape[1]))
+    model.predict((noise / np.linalg.norm(noise, axis=1, keepdims=True)).astype(np.float32))
+    assert "unlike_training_data" in [f["check"] for f in model.health]
+    np.save(tmp_path / "faces.npy", faces * 3.0)
+    capsys.readouterr()
+    assert cli.main(["cluster", "--features", str(tmp_path / "faces.npy"), "--method",
+                     "knn_threshold", "--out", str(tmp_path / "c.tsv")]) == 0
+    assert capsys.readouterr().err.count("health check shared_component") == 1
+
+
+def test_the_raw_read_for_the_train_centre_is_no_finding(tmp_path):
     """center_l2 with a split reads the input unnormalised once, for the train part's
     centre: that read is the product's, not a user's normalise: none, and warned nothing."""
     x, y = people([10] * 60)
@@ -187,10 +252,13 @@ def test_the_raw_read_for_the_train_centre_is_no_finding(tmp_path, caplog):
     dataset = {"input": {"path": str(tmp_path / "f.npz"), "features_key": "X",
                          "labels_key": "y"},
                "normalise": "center_l2", "split": {"train_fraction": 0.5, "seed": 0}}
-    with caplog.at_level("WARNING"):
+    with warnings_logged() as records:
         centre = ingest.train_centre(dataset)
     assert centre.shape == (x.shape[1],)
-    assert "not_unit_length" not in caplog.text
+    assert checks_logged(records) == []
+    with warnings_logged() as records:  # the same faces as a user's normalise: none
+        ingest.load({**dataset["input"], "normalise": "none"})
+    assert checks_logged(records) == ["not_unit_length"]
 
 
 def test_shared_checks_fire_on_degenerate_results_and_not_on_good_ones():

@@ -13,7 +13,9 @@ the fall-back it took, if it has one.
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 import numpy as np
 
@@ -24,10 +26,28 @@ from .progress import log
 REFERENCE_SIMILARITY = 0.6
 
 
+# The checks whose findings are made but not logged in this context (``quiet``); "*": all.
+_QUIET: ContextVar[frozenset] = ContextVar("facecluster_health_quiet", default=frozenset())
+
+
 def finding(check: str, message: str, **numbers) -> dict:
-    """One finding, logged as a WARNING as it is made."""
-    log.warning("health check %s: %s", check, message)
+    """One finding, logged as a WARNING as it is made (unless ``quiet`` holds its check)."""
+    if not {check, "*"} & _QUIET.get():
+        log.warning("health check %s: %s", check, message)
     return {"check": check, "message": message, **numbers}
+
+
+@contextmanager
+def quiet(*checks: str) -> Iterator[None]:
+    """Findings of ``checks`` (every check when none is named) made inside are returned
+    as always but not logged: for checks repeated on faces whose findings were logged
+    already (a command line that checked its faces at ingest; ``auto``'s final fit) or
+    made on parts that are not the user's result (``auto``'s held-out candidates)."""
+    token = _QUIET.set(_QUIET.get() | (frozenset(checks) or {"*"}))
+    try:
+        yield
+    finally:
+        _QUIET.reset(token)
 
 
 def at_grid_edge(name: str, value, grid: Iterable, scores: list[dict] | None = None,

@@ -274,6 +274,7 @@ class Model(ClusterModel):
         return registry.get(candidate["method"]).model(knn=self.knn, **_settings(candidate))
 
     def _fit(self, features, labels):
+        from ..core.health import quiet
         from ..core.ingest import share_of_identities, split_by_identity
         from ..core.metrics import evaluate
         from ..core.sparse import default_threads
@@ -289,9 +290,11 @@ class Model(ClusterModel):
             parts = [held[share_of_identities(labels[held], SIZE_SHARE, d)]
                      for d in range(draws)]
             for name, candidate in candidates:
-                model = self._candidate_model(candidate).fit(features[rest], labels[rest])
-                full, *smaller = (evaluate(labels[p], model.predict(features[p], threads=threads))
-                                  for p in [held, *parts])
+                with quiet():  # findings on held-out parts, not on the faces clustered
+                    model = self._candidate_model(candidate).fit(features[rest], labels[rest])
+                    full, *smaller = (evaluate(labels[p], model.predict(features[p],
+                                                                        threads=threads))
+                                      for p in [held, *parts])
                 score, at_size = fold_score(full, smaller, n_faces, float(v["doublings"]),
                                             f"fold {fold}")
                 per_fold[name].append(at_size)
@@ -301,11 +304,20 @@ class Model(ClusterModel):
         self.choice_, _, self.why_ = choose(per_fold, int(v["folds"]), _at(n_faces, draws))
         self.validation_folds_ = per_fold
         log.info("auto %s", self.why_)
-        self.chosen_model_ = self._candidate_model(dict(candidates)[self.choice_]).fit(
-            features, labels)
+        with quiet("shared_component"):  # fit checked these faces already
+            self.chosen_model_ = self._candidate_model(dict(candidates)[self.choice_]).fit(
+                features, labels)
 
     def _predict(self, features, threads):
-        return self.chosen_model_.predict(features, threads=threads)
+        from ..core.health import quiet
+
+        # predict makes the checks of every model on these faces; the chosen model's own
+        # findings (a threshold's, a graph's) are passed on.
+        shared = ("shared_component", "chained_cluster")
+        with quiet(*shared):
+            labels = self.chosen_model_.predict(features, threads=threads)
+        self.health += [f for f in self.chosen_model_.health if f["check"] not in shared]
+        return labels
 
     def _save_state(self, folder: Path) -> None:
         self.chosen_model_.save(folder / "chosen")
