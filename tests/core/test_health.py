@@ -106,6 +106,17 @@ def test_non_unit_vectors_with_normalise_none_are_a_finding(tmp_path):
     assert [f["check"] for f in info["health"]] == ["not_unit_length"]
     _, _, _, info = ingest.load({"path": str(tmp_path / "f.npy"), "normalise": "l2"})
     assert info["health"] == []
+    # Ingest and a model's input hold rows to one tolerance (norms within 1e-3 of 1): rows
+    # at 1.005 passed ingest without a finding and were refused by every model.
+    for scale, off in ((1.005, True), (1.0005, False)):
+        np.save(tmp_path / "near.npy", x * scale)
+        unit, _, _, info = ingest.load({"path": str(tmp_path / "near.npy"), "normalise": "none"})
+        assert bool(info["health"]) is off, scale
+        if off:
+            with pytest.raises(ValueError, match="not unit length"):
+                facecluster.model("knn_threshold").predict(unit)
+        else:
+            facecluster.model("knn_threshold").predict(unit)
 
 
 def shared(x, c=2.0, seed=1):

@@ -301,12 +301,9 @@ class ClusterModel:
         """Read back what ``_save_state`` and ``_state_attrs`` wrote."""
 
 
-# How far from 1 a row's norm may be in a model's input: float32 rows made unit length
-# are within about 1e-6 of it.
-UNIT_TOLERANCE = 1e-3
-
-
 def _check_features(features: Any, what: str) -> None:
+    from .ingest import UNIT_TOLERANCE
+
     arr = np.asarray(features)
     if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
         raise ValueError(f"{what} must be a non-empty 2-D array (n_faces, D), got shape "

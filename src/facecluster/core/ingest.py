@@ -40,6 +40,9 @@ MANIFEST_KEYS = ("n", "dim", "source", "checksum", "normalise", "has_labels", "h
 
 # Bytes of float64 per block of rows in the checks and the normalisation.
 BLOCK_BYTES = 64 << 20
+# How far from 1 a unit row's norm may be (``normalise: none`` and a model's input): float32
+# rows made unit length are within about 1e-6 of it.
+UNIT_TOLERANCE = 1e-3
 
 
 class IngestError(ValueError):
@@ -458,7 +461,8 @@ def load(spec: dict, centre: np.ndarray | None = None, internal: bool = False
             "repeated_ids", f"{where}: {repeats} of {n} ids ({spec['ids_key']}) are repeats: "
                             f"rows of clusters.tsv that share an id cannot be told apart; "
                             f"give each face its own id", repeats=int(repeats)))
-    if mode == "none" and not internal and not (0.99 < norms["min"] and norms["max"] < 1.01):
+    off_unit = max(1.0 - norms["min"], norms["max"] - 1.0) > UNIT_TOLERANCE
+    if mode == "none" and not internal and off_unit:
         from .health import finding
 
         findings.append(finding(
