@@ -43,6 +43,22 @@ def test_a_method_that_needs_labels_needs_a_train_part():
     assert len(make_plan(cfg).outcomes) == 1, "a fixed τ needs no labels"
 
 
+def test_photos_without_labels_are_told_how_to_label_them(tmp_path, monkeypatch):
+    """A photo folder has no labels key to name: it is told to take each photo's folder
+    as its label, and with that, to split; the plan never opens the photos."""
+    (tmp_path / "photos" / "alice").mkdir(parents=True)
+    (tmp_path / "photos" / "alice" / "a.jpg").touch()
+    monkeypatch.chdir(tmp_path)
+    cfg = config(a={"method": "knn_threshold", "threshold": "auto"})
+    cfg["datasets"] = {"pics": {"images": {"path": "photos"}}}
+    with pytest.raises(ConfigError, match=r"no train part: its photos have no labels, so give "
+                                          r"it `images.labels_from: parent_folder` and `split:`"):
+        make_plan(cfg)
+    cfg["datasets"]["pics"]["images"]["labels_from"] = "parent_folder"
+    with pytest.raises(ConfigError, match=r"no train part: give it `split:` or `train:`"):
+        make_plan(cfg)
+
+
 def test_unknown_names_in_run_are_refused():
     cfg = config(a={"method": "knn_threshold", "threshold": 0.5})
     cfg["run"] = {"experiments": ["a", "nope"]}
