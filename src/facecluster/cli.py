@@ -243,11 +243,8 @@ def cmd_cluster(args) -> None:
         log.warning("the model folder does not record how its training faces were "
                     "normalised (written before that was recorded): l2 assumed; give "
                     "--normalise center_l2 if its dataset had it")
-    if recorded and recorded.get("refine"):
-        log.warning("the model learned from faces refined by %s; the command line does not "
-                    "refine, so its clusters may differ from the workflow's",
-                    recorded["refine"].get("method"))
     features, _, ids, _ = ingest.load(spec, None if centre is None else np.asarray(centre))
+    features = model.refine(features, threads=args.threads)  # as its training faces were
     with quiet("shared_component"):  # ingest.load logged it
         labels = model.predict(features, threads=args.threads)
     io.write_table(args.out, labels, ids)

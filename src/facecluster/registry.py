@@ -98,6 +98,9 @@ def load_model(path: str | Path) -> ClusterModel:
     model.fitted = True
     model.dim = meta.get("dim")  # None in a folder written before it was recorded
     model.input_normalise = meta.get("input_normalise")
+    refine = (model.input_normalise or {}).get("refine")
+    if refine:  # new faces are refined as its training faces were (ClusterModel.refine)
+        model.refiner = get_refiner(refine["method"])
     log.info("loaded a %s model from %s", method.name, path)
     return model
 

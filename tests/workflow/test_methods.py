@@ -5,7 +5,7 @@ import csv
 import numpy as np
 import pytest
 
-from facecluster import cli
+from facecluster import cli, load_model
 from facecluster.core import io
 
 from helpers import REPO, scheduled_rules, snakemake, write_config
@@ -47,6 +47,35 @@ def test_a_refined_experiment_gets_its_own_knn_graph_and_verification(tmp_path):
     assert {p["far"] for p in points["before"]["points"]} >= {1e-4, 1e-3}
     rows = list(csv.DictReader(open(tmp_path / "run" / "results" / "summary.tsv"), delimiter="\t"))
     assert "refine=gfa" in next(r for r in rows if r["experiment"] == "gfa")["params"]
+
+
+def test_a_model_trained_on_refined_faces_refines_new_faces_as_the_workflow_does(tmp_path):
+    """An exported model of an experiment with ``refine: gfa``, given the test part's
+    unrefined faces on the command line, reproduces the workflow's clusters: it refines
+    them over their own kNN graph as the ``refine`` stage did (it warned and skipped that
+    before, and clustered unrefined faces with a τ chosen on refined ones)."""
+    cfg = write_config(tmp_path / "gfa.yaml", {
+        "experiments": {"gfa-density": {"method": "gcn_ve", "confidence": "density", "passes": 1,
+                                     "refine": {"method": "gfa", "threshold": 0.6}}},
+        "run": {"experiments": ["gfa-density"]}})
+    snakemake(tmp_path / "run", "all", "bundles", configs=(cfg,))
+    results = tmp_path / "run" / "results" / "tiny"
+    bundle = results / "bundles" / "gfa-density" / "model"
+    assert io.read_json(bundle / "model.json")["input_normalise"]["refine"] == {
+        "method": "gfa", "k": 15, "threshold": 0.6, "gamma": 0.5, "iterations": 2}
+    (clusters,) = (p for p in results.rglob("clusters.h5") if "/refine-gfa-" in str(p)
+                   and "/test/" in str(p))
+    expected = io.read_array(clusters, "labels")
+    faces = io.read_array(results / "test" / "features.zarr", "features")
+    np.save(tmp_path / "faces.npy", faces)
+    out = tmp_path / "clusters.tsv"
+    assert cli.main(["cluster", "--features", str(tmp_path / "faces.npy"), "--model",
+                     str(bundle), "--out", str(out)]) == 0
+    np.testing.assert_array_equal(np.loadtxt(out, skiprows=1, dtype=np.int64)[:, 1], expected)
+    model = load_model(bundle)
+    np.testing.assert_array_equal(model.predict(model.prepare(faces)), expected)
+    # the refinement matters here: the unrefined faces cluster otherwise
+    assert not np.array_equal(model.predict(faces), expected)
 
 
 def test_the_command_line_clusters_unlabeled_faces_with_any_method(tmp_path, clustered, capsys):

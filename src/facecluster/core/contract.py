@@ -119,9 +119,9 @@ class StageJob:
         """Write ``model`` to ``out`` (its folder, atomically) with how the faces it learned
         from were normalised and their dimension, read from the ``training_manifest`` input
         the core gives every exported model (``PlanContext.add_model``): ``normalise`` and,
-        for ``center_l2``, the train part's centre, which ``facecluster cluster --model``
-        and ``ClusterModel.prepare`` apply to new faces; and the experiment's feature
-        refinement (``refine``, which neither applies: they warn)."""
+        for ``center_l2``, the train part's centre, and the experiment's feature
+        refinement (``refine``), which ``facecluster cluster --model`` and
+        ``ClusterModel.prepare`` apply to new faces."""
         if "training_manifest" in self.inputs:
             manifest = io.read_json(self.input("training_manifest"))
             model.input_normalise = {
@@ -214,6 +214,8 @@ class ClusterModel:
         # How those faces were normalised, {"normalise", "centre"}, where known (a model
         # the workflow exports: StageJob.save_model); None: unit rows made by the caller.
         self.input_normalise: dict | None = None
+        # The refiner of input_normalise["refine"], if any (registry.load_model finds it).
+        self.refiner: Refiner | None = None
 
     def fit(self, features: np.ndarray, labels: np.ndarray) -> "ClusterModel":
         """Learn from labeled faces: (n, D) unit rows and (n,) integer identity labels.
@@ -261,19 +263,43 @@ class ClusterModel:
     def _predict(self, features: np.ndarray, threads: int) -> np.ndarray:
         raise NotImplementedError
 
-    def prepare(self, features: np.ndarray) -> np.ndarray:
+    def prepare(self, features: np.ndarray, threads: int = 1) -> np.ndarray:
         """Raw faces (n, D), any scale, as ``predict`` takes them: normalised as the faces
         the model learned from were (``input_normalise``: ``center_l2`` on the training
-        centre, ``l2``, ``none``), or to unit rows where that is not recorded.  Raises
-        ``core.ingest.IngestError`` (a ValueError) on bad features."""
+        centre, ``l2``, ``none``), or to unit rows where that is not recorded, then refined
+        as they were (``refine``).  Raises ``core.ingest.IngestError`` (a ValueError) on bad
+        features."""
         from .ingest import normalise_rows
-        from .progress import log
 
         recorded = self.input_normalise or {"normalise": "l2", "centre": None}
-        if recorded.get("refine"):
-            log.warning("this model learned from faces refined by %s; prepare does not refine",
-                        recorded["refine"].get("method"))
-        return normalise_rows(features, recorded["normalise"], centre=recorded.get("centre"))
+        unit = normalise_rows(features, recorded["normalise"], centre=recorded.get("centre"))
+        return self.refine(unit, threads)
+
+    def refine(self, features: np.ndarray, threads: int = 1) -> np.ndarray:
+        """Unit faces (n, D) refined as the faces the model learned from were, the
+        workflow's ``refine`` stage on a part: the recorded refiner (``input_normalise``
+        ``refine``, e.g. GFA) over the faces' own kNN graph, built with the model's kNN
+        settings; the faces as they are when no refinement is recorded.  Returns (n, D)
+        float32 unit rows.  Raises ValueError on bad features (as ``predict``), or when
+        the recorded refiner is not ``refiner`` (a model folder not read by
+        ``facecluster.load_model``, which sets it)."""
+        from .knn import knn_graph
+        from .progress import log
+
+        spec = dict((self.input_normalise or {}).get("refine") or {})
+        if not spec:
+            return features
+        _check_features(features, "features")
+        refiner = self.refiner
+        if refiner is None or refiner.name != spec["method"]:
+            raise ValueError(f"this model learned from faces refined by {spec['method']}; "
+                             f"load it with facecluster.load_model, which finds the refiner")
+        spec.pop("method")
+        settings = refiner.params.resolve(spec, where=f"{self.method.name} model refine")
+        log.info("refining the faces as the model's training faces were: %s %s",
+                 refiner.name, settings)
+        ids, sims, _ = knn_graph(features, threads=threads, **self.knn)
+        return np.asarray(refiner.run(features, ids, sims, settings), dtype=np.float32)
 
     # --------------------------------------------------------------- saving
     def save(self, path: str | Path) -> None:
