@@ -46,3 +46,34 @@ def test_seed_torch_seeds_and_turns_the_deterministic_kernels_on(monkeypatch):
         assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":16:8", "a user's setting is kept"
     finally:
         torch.use_deterministic_algorithms(before[0], warn_only=before[1])
+
+
+def test_a_model_leaves_the_callers_torch_state_as_it_found_it():
+    """``fit`` trains with seed_torch and torch_threads, process-wide settings: a caller's
+    draws after fitting were the model's seed's, its kernels deterministic and its thread
+    count the stage's.  A model now leaves all three as they were, and still trains the
+    same weights twice."""
+    import numpy as np
+
+    import facecluster
+    from facecluster.core import ingest
+
+    features, labels, _, _ = ingest.load_part(
+        {"generator": {"preset": "tiny", "seed": 0, "dim": 32}}, "train")
+    threads = torch.get_num_threads()
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    torch.set_num_threads(1)
+    try:
+        torch.manual_seed(123)
+        expected = torch.rand(5)
+        torch.manual_seed(123)
+        settings = {"cut": 0.7, "model": {"epochs": 1}, "refit": False}
+        model = facecluster.model("ndde_tpdi", **settings).fit(features, labels)
+        first = model.predict(features)
+        assert torch.equal(torch.rand(5), expected), "the caller's generator was reseeded"
+        assert torch.are_deterministic_algorithms_enabled() == deterministic
+        assert torch.get_num_threads() == 1
+        again = facecluster.model("ndde_tpdi", **settings).fit(features, labels)
+        np.testing.assert_array_equal(again.predict(features), first)
+    finally:
+        torch.set_num_threads(threads)

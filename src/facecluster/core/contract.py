@@ -198,6 +198,8 @@ class ClusterModel:
     unit-length rows (``core.ingest.normalise`` makes them).  ``predict`` returns int32
     cluster labels of shape (n_faces,), numbered by each cluster's first face.
     A method without training keeps ``fit`` as it is: it only records the settings.
+    ``fit`` and ``predict`` leave torch's process-wide state (random generators,
+    deterministic kernels, thread count) as they found it (``core.device.torch_state_kept``).
     """
 
     method: ClassVar["Method"]   # set by Method
@@ -223,6 +225,7 @@ class ClusterModel:
         ``core.ingest.normalise_rows`` makes them) or labels of another length or not
         integers; logs a ``shared_component`` finding (``core.health``) as a WARNING.  The
         model keeps D (``dim``): ``predict`` refuses faces of another dimension."""
+        from .device import torch_state_kept
         from .health import shared_component
 
         _check_features(features, "features")
@@ -232,7 +235,8 @@ class ClusterModel:
         if labels.dtype.kind not in "iu":
             raise ValueError(f"labels must be integer identity numbers, got dtype {labels.dtype}")
         shared_component(features, "training features")
-        self._fit(np.ascontiguousarray(features, dtype=np.float32), labels)
+        with torch_state_kept():
+            self._fit(np.ascontiguousarray(features, dtype=np.float32), labels)
         self.fitted = True
         self.dim = int(features.shape[1])
         return self
@@ -245,6 +249,7 @@ class ClusterModel:
         the findings on them (a shared component, the method's own, and a chained largest
         cluster).  Raises ValueError on bad features (as ``fit``), faces of another D than
         it was fitted on, or an unfitted model whose settings need training."""
+        from .device import torch_state_kept
         from .health import chained_cluster, shared_component
 
         _check_features(features, "features")
@@ -256,7 +261,8 @@ class ClusterModel:
                              f"on D = {self.dim}")
         features = np.ascontiguousarray(features, dtype=np.float32)
         self.health = shared_component(features, "features")
-        labels = np.asarray(self._predict(features, threads), dtype=np.int32)
+        with torch_state_kept():
+            labels = np.asarray(self._predict(features, threads), dtype=np.int32)
         self.health = [*self.health, *chained_cluster(labels, features)]
         return labels
 

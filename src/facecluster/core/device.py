@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 
 def pick_device(device: str = "auto") -> "torch.device":  # noqa: F821
     """``'auto'`` is CUDA when torch sees a GPU, else the CPU; ``'cpu'``, ``'cuda'`` and
@@ -35,7 +39,8 @@ def seed_torch(seed: int) -> None:
     gave three different sets of weights (checked 2026-12-01; the same every time with one
     thread or with the deterministic kernels, at no measured cost; README,
     Reproducibility).  The setting is process-wide and stays on after training
-    (``torch.use_deterministic_algorithms``); ``warn_only``: an operation with no
+    (``torch.use_deterministic_algorithms``; a model's ``fit`` and ``predict`` restore
+    it: ``torch_state_kept``); ``warn_only``: an operation with no
     deterministic kernel (some on CUDA) warns instead of failing.
     cuBLAS's deterministic workspace is asked for unless the environment already sets one
     (it must be set before CUDA's first matrix product to take effect)."""
@@ -46,3 +51,30 @@ def seed_torch(seed: int) -> None:
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.manual_seed(seed)
     torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+@contextmanager
+def torch_state_kept() -> Iterator[None]:
+    """Leave torch's process-wide state as it was found: its CPU and CUDA random
+    generators, the deterministic-kernels switch (``seed_torch`` sets both) and the CPU
+    thread count (``torch_threads``).  ``ClusterModel.fit`` and ``predict`` train and infer
+    inside it, so that a caller's own torch work is not reseeded, made deterministic or
+    given another thread count by a model.  Where torch is not imported yet there is no
+    caller's state to keep."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        yield
+        return
+    cpu = torch.random.get_rng_state()
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    threads = torch.get_num_threads()
+    try:
+        yield
+    finally:
+        torch.random.set_rng_state(cpu)
+        if cuda is not None:
+            torch.cuda.set_rng_state_all(cuda)
+        torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
+        torch.set_num_threads(threads)
