@@ -207,6 +207,28 @@ def _cluster_model(args):
     return model
 
 
+def _normalisation(model, args, default: str) -> tuple[str, np.ndarray | None]:
+    """(normalise, centre) for ``cluster``'s faces: as the model's training faces were
+    (``input_normalise``, with their centre for ``center_l2``) unless ``--normalise`` says
+    otherwise (a warning), else ``--normalise`` or ``default``; a model folder that does
+    not record it is warned about."""
+    recorded = model.input_normalise
+    if recorded and args.normalise in (None, recorded["normalise"]):
+        centre = recorded.get("centre")
+        log.info("normalising as the model's training faces were: %s%s", recorded["normalise"],
+                 " on their centre" if centre is not None else "")
+        return recorded["normalise"], None if centre is None else np.asarray(centre)
+    if recorded:
+        log.warning("the model's training faces were normalised with %s; --normalise %s "
+                    "given: thresholds learned there may not hold", recorded["normalise"],
+                    args.normalise)
+    elif model_dir_of(args) and args.normalise is None:
+        log.warning("the model folder does not record how its training faces were "
+                    "normalised (written before that was recorded): l2 assumed; give "
+                    "--normalise center_l2 if its dataset had it")
+    return default, None
+
+
 def cmd_cluster(args) -> None:
     """Faces in, a cluster table out: any method on its settings, or a saved model; the
     faces from a features file (``--features``) or detected in photos (``--images``)."""
@@ -229,21 +251,8 @@ def cmd_cluster(args) -> None:
     else:
         spec = {"path": args.features, "features_key": args.features_key,
                 "ids_key": args.ids_key, "dim": args.dim, "normalise": args.normalise or "l2"}
-    centre = None
-    recorded = model.input_normalise  # how the model's training faces were normalised
-    if recorded and args.normalise in (None, recorded["normalise"]):
-        spec["normalise"], centre = recorded["normalise"], recorded.get("centre")
-        log.info("normalising as the model's training faces were: %s%s", spec["normalise"],
-                 " on their centre" if centre is not None else "")
-    elif recorded:
-        log.warning("the model's training faces were normalised with %s; --normalise %s "
-                    "given: thresholds learned there may not hold", recorded["normalise"],
-                    args.normalise)
-    elif model_dir_of(args) and args.normalise is None:
-        log.warning("the model folder does not record how its training faces were "
-                    "normalised (written before that was recorded): l2 assumed; give "
-                    "--normalise center_l2 if its dataset had it")
-    features, _, ids, _ = ingest.load(spec, None if centre is None else np.asarray(centre))
+    spec["normalise"], centre = _normalisation(model, args, spec["normalise"])
+    features, _, ids, _ = ingest.load(spec, centre)
     features = model.refine(features, threads=args.threads)  # as its training faces were
     with quiet("shared_component"):  # ingest.load logged it
         labels = model.predict(features, threads=args.threads)
