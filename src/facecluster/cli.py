@@ -127,13 +127,11 @@ def cmd_refine(args) -> None:
 
     spec = json.loads(args.params)
     refiner = registry.get_refiner(spec.pop("method"))
-    settings = refiner.params.resolve(spec, where=refiner.name)
+    refiner.params.resolve(spec, where=refiner.name)  # a bad setting: before any reading
     features = io.read_array(args.features, "features")
     knn = io.read_arrays(args.knn, ["ids", "sims"])
-    refined = refiner.run(features, knn["ids"], knn["sims"], settings)
-    if refined.shape != features.shape:
-        raise ValueError(f"{refiner.name} returned {refined.shape} features for {features.shape}")
-    arrays = {"features": refined.astype(np.float32)}
+    refined, settings = refiner.refine(features, knn["ids"], knn["sims"], spec)
+    arrays = {"features": refined}
     for name in ("labels", "ids"):  # labels and ids travel with the features
         if io.has_array(args.features, name):
             arrays[name] = io.read_array(args.features, name)
@@ -210,8 +208,8 @@ def _cluster_model(args):
 def _normalisation(model, args, default: str) -> tuple[str, np.ndarray | None]:
     """(normalise, centre) for ``cluster``'s faces: as the model's training faces were
     (``input_normalise``, with their centre for ``center_l2``) unless ``--normalise`` says
-    otherwise (a warning), else ``--normalise`` or ``default``; a model folder that does
-    not record it is warned about."""
+    otherwise (a warning), else ``default`` (the caller's: ``--normalise`` or the input's
+    own default); a model folder that does not record it is warned about."""
     recorded = model.input_normalise
     if recorded and args.normalise in (None, recorded["normalise"]):
         centre = recorded.get("centre")
@@ -232,6 +230,7 @@ def _normalisation(model, args, default: str) -> tuple[str, np.ndarray | None]:
 def cmd_cluster(args) -> None:
     """Faces in, a cluster table out: any method on its settings, or a saved model; the
     faces from a features file (``--features``) or detected in photos (``--images``)."""
+    import contextlib
     import tempfile
 
     from .core import ingest, photos
@@ -252,9 +251,11 @@ def cmd_cluster(args) -> None:
         spec = {"path": args.features, "features_key": args.features_key,
                 "ids_key": args.ids_key, "dim": args.dim, "normalise": args.normalise or "l2"}
     spec["normalise"], centre = _normalisation(model, args, spec["normalise"])
-    features, _, ids, _ = ingest.load(spec, centre)
+    features, _, ids, info = ingest.load(spec, centre)
+    refine = bool((model.input_normalise or {}).get("refine"))
     features = model.refine(features, threads=args.threads)  # as its training faces were
-    with quiet("shared_component"):  # ingest.load logged it
+    logged = not refine and "shared_component" in [f["check"] for f in info["health"]]
+    with quiet("shared_component") if logged else contextlib.nullcontext():
         labels = model.predict(features, threads=args.threads)
     io.write_table(args.out, labels, ids)
     log.info("wrote %d cluster labels (%d clusters, %s) to %s", labels.size,

@@ -253,6 +253,15 @@ def test_auto_logs_each_finding_on_the_faces_once_and_passes_on_its_choices(caps
     assert cli.main(["cluster", "--features", str(tmp_path / "faces.npy"), "--method",
                      "knn_threshold", "--out", str(tmp_path / "c.tsv")]) == 0
     assert capsys.readouterr().err.count("health check shared_component") == 1
+    # A model whose faces are centred on a recorded centre: ingest does not check centred
+    # faces, so the model's predict does, and logs it (a zero centre leaves the component).
+    plain = facecluster.model("knn_threshold")
+    plain.input_normalise = {"normalise": "center_l2", "centre": [0.0] * x.shape[1],
+                             "refine": None}
+    plain.save(tmp_path / "centred-model")
+    assert cli.main(["cluster", "--features", str(tmp_path / "faces.npy"), "--model",
+                     str(tmp_path / "centred-model"), "--out", str(tmp_path / "m.tsv")]) == 0
+    assert capsys.readouterr().err.count("health check shared_component") == 1
 
 
 def test_the_raw_read_for_the_train_centre_is_no_finding(tmp_path):

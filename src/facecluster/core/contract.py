@@ -213,8 +213,9 @@ class ClusterModel:
         self.fitted = not self.method.needs_labels(self.params)
         self.health = []
         self.dim: int | None = None  # D of the faces it was fitted on (None: not fitted)
-        # How those faces were normalised, {"normalise", "centre"}, where known (a model
-        # the workflow exports: StageJob.save_model); None: unit rows made by the caller.
+        # How those faces were normalised and refined, {"normalise", "centre", "refine"},
+        # where known (a model the workflow exports: StageJob.save_model); None: unit rows
+        # made by the caller.
         self.input_normalise: dict | None = None
         # The refiner of input_normalise["refine"], if any (registry.load_model finds it).
         self.refiner: Refiner | None = None
@@ -252,13 +253,10 @@ class ClusterModel:
         from .device import torch_state_kept
         from .health import chained_cluster, shared_component
 
-        _check_features(features, "features")
+        self._check_input(features)
         if not self.fitted:
             raise ValueError(f"{self.method.name} with these settings learns from labeled "
                              f"faces: call fit(features, labels) first")
-        if self.dim is not None and features.shape[1] != self.dim:
-            raise ValueError(f"features have D = {features.shape[1]}; this model was fitted "
-                             f"on D = {self.dim}")
         features = np.ascontiguousarray(features, dtype=np.float32)
         self.health = shared_component(features, "features")
         with torch_state_kept():
@@ -268,6 +266,13 @@ class ClusterModel:
 
     def _predict(self, features: np.ndarray, threads: int) -> np.ndarray:
         raise NotImplementedError
+
+    def _check_input(self, features: np.ndarray) -> None:
+        """Faces ``predict`` and ``refine`` take: ``_check_features``, and the D fitted on."""
+        _check_features(features, "features")
+        if self.dim is not None and np.shape(features)[1] != self.dim:
+            raise ValueError(f"features have D = {np.shape(features)[1]}; this model was "
+                             f"fitted on D = {self.dim}")
 
     def prepare(self, features: np.ndarray, threads: int = 1) -> np.ndarray:
         """Raw faces (n, D), any scale, as ``predict`` takes them: normalised as the faces
@@ -295,17 +300,17 @@ class ClusterModel:
         spec = dict((self.input_normalise or {}).get("refine") or {})
         if not spec:
             return features
-        _check_features(features, "features")
+        self._check_input(features)
         refiner = self.refiner
         if refiner is None or refiner.name != spec["method"]:
             raise ValueError(f"this model learned from faces refined by {spec['method']}; "
                              f"load it with facecluster.load_model, which finds the refiner")
         spec.pop("method")
-        settings = refiner.params.resolve(spec, where=f"{self.method.name} model refine")
-        log.info("refining the faces as the model's training faces were: %s %s",
-                 refiner.name, settings)
         ids, sims, _ = knn_graph(features, threads=threads, **self.knn)
-        return np.asarray(refiner.run(features, ids, sims, settings), dtype=np.float32)
+        refined, settings = refiner.refine(features, ids, sims, spec)
+        log.info("refined the faces as the model's training faces were: %s %s",
+                 refiner.name, settings)
+        return refined
 
     # --------------------------------------------------------------- saving
     def save(self, path: str | Path) -> None:
@@ -410,4 +415,17 @@ class Refiner:
     params: Params
     run: Callable[..., np.ndarray]
     version: int = 1
+
+    def refine(self, features: np.ndarray, ids: np.ndarray, sims: np.ndarray,
+               settings: dict) -> tuple[np.ndarray, dict]:
+        """(refined (N, D) float32, the resolved settings): ``run`` on ``features`` (N, D)
+        and their kNN lists ``ids``, ``sims`` (N, k) with ``settings`` resolved against
+        ``params`` (``ParamError`` names a bad one).  Raises ValueError when ``run``
+        returns another shape than the features'."""
+        resolved = self.params.resolve(settings, where=f"refine {self.name}")
+        refined = self.run(features, ids, sims, resolved)
+        if refined.shape != features.shape:
+            raise ValueError(f"{self.name} returned {refined.shape} features for "
+                             f"{features.shape}")
+        return np.asarray(refined, dtype=np.float32), resolved
 

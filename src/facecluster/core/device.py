@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -59,12 +58,12 @@ def torch_state_kept() -> Iterator[None]:
     generators, the deterministic-kernels switch (``seed_torch`` sets both) and the CPU
     thread count (``torch_threads``).  ``ClusterModel.fit`` and ``predict`` train and infer
     inside it, so that a caller's own torch work is not reseeded, made deterministic or
-    given another thread count by a model.  Where torch is not imported yet there is no
-    caller's state to keep."""
-    torch = sys.modules.get("torch")
-    if torch is None:
-        yield
-        return
+    given another thread count by a model.  torch is imported on entry (about a second,
+    once), so that a model that imports it first leaves it as a plain import would.  A
+    CUDA generator not yet made on entry is seeded on exit as the caller's CPU generator
+    was (``initial_seed``), as torch's lazy seeding would have."""
+    import torch
+
     cpu = torch.random.get_rng_state()
     cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
     deterministic = torch.are_deterministic_algorithms_enabled()
@@ -76,5 +75,7 @@ def torch_state_kept() -> Iterator[None]:
         torch.random.set_rng_state(cpu)
         if cuda is not None:
             torch.cuda.set_rng_state_all(cuda)
+        elif torch.cuda.is_available():  # the model's seed may be queued for it
+            torch.cuda.manual_seed_all(torch.initial_seed())
         torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
         torch.set_num_threads(threads)

@@ -42,7 +42,9 @@ def quiet(*checks: str) -> Iterator[None]:
     """Findings of ``checks`` (every check when none is named) made inside are returned
     as always but not logged: for checks repeated on faces whose findings were logged
     already (a command line that checked its faces at ingest; ``auto``'s final fit) or
-    made on parts that are not the user's result (``auto``'s held-out candidates)."""
+    made on parts that are not the user's result (``auto``'s held-out candidates).  The
+    setting is a context variable: it holds in this thread (and asyncio task) only, not in
+    the worker threads of a pool started inside."""
     token = _QUIET.set(_QUIET.get() | (frozenset(checks) or {"*"}))
     try:
         yield
