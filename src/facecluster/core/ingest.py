@@ -190,7 +190,29 @@ def _open_bin(path: Path, dim: int):
     n = size // row_bytes
     if n == 0:
         _fail(path, "is empty (0 rows)")
+    other = _unit_at_other_dim(path, size, dim)
+    if other:
+        _fail(path, f"its rows are unit length read at D = {other} and not at the D = {dim} "
+                    f"given: wrong `dim` (give {other})")
     return np.memmap(path, dtype="<f4", mode="r", shape=(n, dim))
+
+
+# Embedding sizes a raw .bin file is checked at when its rows are not unit length at the
+# D given: a file of unit rows read at another D shows rows of any length.
+COMMON_DIMS = (64, 96, 128, 192, 256, 384, 512, 768, 1024, 2048)
+
+
+def _unit_at_other_dim(path: Path, size: int, dim: int, rows: int = 256) -> int | None:
+    """Another D of ``COMMON_DIMS`` at which the first ``rows`` rows of a raw float32 file
+    are all unit length (``UNIT_TOLERANCE``) while at ``dim`` they are not; else None."""
+    def unit(d: int) -> bool:
+        m = min(rows, size // (4 * d))
+        head = np.fromfile(path, dtype="<f4", count=m * d).reshape(m, d).astype(np.float64)
+        return bool(np.all(np.abs(np.linalg.norm(head, axis=1) - 1.0) <= UNIT_TOLERANCE))
+
+    if unit(dim):
+        return None
+    return next((d for d in COMMON_DIMS if d != dim and size % (4 * d) == 0 and unit(d)), None)
 
 
 # ------------------------------------------------------------------ checks
