@@ -35,36 +35,32 @@ def test_every_method_runs_and_the_knn_search_runs_once_per_part(tmp_path):
     assert [b["bin"] for b in metrics["hard_clusters"]["size"]] == [f"sz-{i}" for i in range(1, 6)]
 
 
-def test_a_refined_experiment_gets_its_own_knn_graph_and_verification(tmp_path):
+def test_a_refined_experiment_gets_its_own_knn_graph_and_its_model_refines_new_faces(tmp_path):
+    """Refined features get their own kNN graph and a verification ROC, shared by the
+    experiments that refine alike.  The exported model of a refined experiment, given the
+    test part's unrefined faces on the command line, reproduces the workflow's clusters: it
+    refines them over their own kNN graph as the ``refine`` stage did (it warned and
+    skipped that before, and clustered unrefined faces with a τ chosen on refined ones)."""
     cfg = write_config(tmp_path / "gfa.yaml", {
-        "experiments": {"gfa": {"method": "knn_threshold", "refine": {"method": "gfa"}}},
-        "run": {"experiments": ["gfa", "knn-threshold"]}})
-    proc = snakemake(tmp_path / "run", "all", configs=(cfg,))
+        "experiments": {"gfa": {"method": "knn_threshold", "refine": {"method": "gfa"}},
+                        "gfa-density": {"method": "gcn_ve", "confidence": "density",
+                                        "passes": 1, "refine": {"method": "gfa"}}},
+        "run": {"experiments": ["gfa", "gfa-density", "knn-threshold"]}})
+    proc = snakemake(tmp_path / "run", "all", "bundles", configs=(cfg,))
     jobs = scheduled_rules(proc.stdout + proc.stderr)
-    assert jobs["refine"] == 1 and jobs["knn"] == 2, "the test part's kNN, then the refined one's"
-    (verification,) = (tmp_path / "run" / "results").rglob("verification.json")
+    assert jobs["refine"] == 2 and jobs["knn"] == 4, "each part's kNN, then its refined one's"
+    results = tmp_path / "run" / "results" / "tiny"
+    (verification,) = (results / "test").rglob("verification.json")
     points = io.read_json(verification)
     assert {p["far"] for p in points["before"]["points"]} >= {1e-4, 1e-3}
     rows = list(csv.DictReader(open(tmp_path / "run" / "results" / "summary.tsv"), delimiter="\t"))
     assert "refine=gfa" in next(r for r in rows if r["experiment"] == "gfa")["params"]
 
-
-def test_a_model_trained_on_refined_faces_refines_new_faces_as_the_workflow_does(tmp_path):
-    """An exported model of an experiment with ``refine: gfa``, given the test part's
-    unrefined faces on the command line, reproduces the workflow's clusters: it refines
-    them over their own kNN graph as the ``refine`` stage did (it warned and skipped that
-    before, and clustered unrefined faces with a τ chosen on refined ones)."""
-    cfg = write_config(tmp_path / "gfa.yaml", {
-        "experiments": {"gfa-density": {"method": "gcn_ve", "confidence": "density", "passes": 1,
-                                     "refine": {"method": "gfa", "threshold": 0.6}}},
-        "run": {"experiments": ["gfa-density"]}})
-    snakemake(tmp_path / "run", "all", "bundles", configs=(cfg,))
-    results = tmp_path / "run" / "results" / "tiny"
     bundle = results / "bundles" / "gfa-density" / "model"
     assert io.read_json(bundle / "model.json")["input_normalise"]["refine"] == {
-        "method": "gfa", "k": 15, "threshold": 0.6, "gamma": 0.5, "iterations": 2}
-    (clusters,) = (p for p in results.rglob("clusters.h5") if "/refine-gfa-" in str(p)
-                   and "/test/" in str(p))
+        "method": "gfa", "k": 15, "threshold": 0.65, "gamma": 0.5, "iterations": 2}
+    (clusters,) = (p for p in (results / "test").rglob("clusters.h5")
+                   if "/refine-gfa-" in str(p) and "/deduce-" in str(p))
     expected = io.read_array(clusters, "labels")
     faces = io.read_array(results / "test" / "features.zarr", "features")
     np.save(tmp_path / "faces.npy", faces)
