@@ -252,9 +252,8 @@ def cmd_cluster(args) -> None:
                 "ids_key": args.ids_key, "dim": args.dim, "normalise": args.normalise or "l2"}
     spec["normalise"], centre = _normalisation(model, args, spec["normalise"])
     features, _, ids, info = ingest.load(spec, centre)
-    refine = bool((model.input_normalise or {}).get("refine"))
     features = model.refine(features, threads=args.threads)  # as its training faces were
-    logged = not refine and "shared_component" in [f["check"] for f in info["health"]]
+    logged = model.refiner is None and "shared_component" in [f["check"] for f in info["health"]]
     with quiet("shared_component") if logged else contextlib.nullcontext():
         labels = model.predict(features, threads=args.threads)
     io.write_table(args.out, labels, ids)

@@ -339,7 +339,7 @@ class ClusterModel:
 
 
 def _check_features(features: Any, what: str) -> None:
-    from .ingest import UNIT_TOLERANCE
+    from .ingest import unit_length
 
     arr = np.asarray(features)
     if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
@@ -351,7 +351,7 @@ def _check_features(features: Any, what: str) -> None:
         raise ValueError(f"{what} hold NaN or infinite values")
     norms = np.concatenate([np.linalg.norm(np.asarray(arr[i:i + 65536], dtype=np.float64),
                                            axis=1) for i in range(0, arr.shape[0], 65536)])
-    if np.abs(norms - 1.0).max() > UNIT_TOLERANCE:
+    if not unit_length(norms):
         raise ValueError(f"{what} rows are not unit length (norms {norms.min():.4g} to "
                          f"{norms.max():.4g}): every method compares faces by cosine; "
                          f"normalise them first (facecluster.core.ingest.normalise_rows("

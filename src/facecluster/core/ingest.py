@@ -45,6 +45,12 @@ BLOCK_BYTES = 64 << 20
 UNIT_TOLERANCE = 1e-3
 
 
+def unit_length(norms) -> bool:
+    """Every norm in ``norms`` (an array, or the min and max) within ``UNIT_TOLERANCE`` of 1."""
+    norms = np.asarray(norms, dtype=np.float64)
+    return bool(np.abs(norms - 1.0).max() <= UNIT_TOLERANCE)
+
+
 class IngestError(ValueError):
     """Input that cannot become a features artifact; the message names the file."""
 
@@ -208,7 +214,7 @@ def _unit_at_other_dim(path: Path, size: int, dim: int, rows: int = 256) -> int 
     def unit(d: int) -> bool:
         m = min(rows, size // (4 * d))
         head = np.fromfile(path, dtype="<f4", count=m * d).reshape(m, d).astype(np.float64)
-        return bool(np.all(np.abs(np.linalg.norm(head, axis=1) - 1.0) <= UNIT_TOLERANCE))
+        return unit_length(np.linalg.norm(head, axis=1))
 
     if unit(dim):
         return None
@@ -483,8 +489,7 @@ def load(spec: dict, centre: np.ndarray | None = None, internal: bool = False
             "repeated_ids", f"{where}: {repeats} of {n} ids ({spec['ids_key']}) are repeats: "
                             f"rows of clusters.tsv that share an id cannot be told apart; "
                             f"give each face its own id", repeats=int(repeats)))
-    off_unit = max(1.0 - norms["min"], norms["max"] - 1.0) > UNIT_TOLERANCE
-    if mode == "none" and not internal and off_unit:
+    if mode == "none" and not internal and not unit_length([norms["min"], norms["max"]]):
         from .health import finding
 
         findings.append(finding(
