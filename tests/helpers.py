@@ -1,9 +1,11 @@
 """Helpers the tests share: where the repository and the shared real data are, small
 clustered data, and running the workflow through the real snakemake command."""
 
+import logging
 import os
 import re
 import subprocess
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -54,3 +56,19 @@ def assert_same_results(expected: Path, got: Path) -> None:
                                       io.read_array(expected / path, "labels"), err_msg=str(path))
     assert (got / "results" / "summary.tsv").read_text() == \
         (expected / "results" / "summary.tsv").read_text()
+
+
+@contextmanager
+def warnings_logged():
+    """The WARNING records of the ``facecluster`` logger while inside (its own handler:
+    ``setup_logging``, which a command line run calls, turns propagation to pytest off)."""
+    from facecluster.core.progress import log
+
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = records.append
+    log.addHandler(handler)
+    try:
+        yield records
+    finally:
+        log.removeHandler(handler)

@@ -481,6 +481,20 @@ def test_split_by_identity():
     assert set(labels[order][moved_train]) == set(labels[train])
 
 
+def test_a_train_part_of_one_identity_is_refused_naming_its_file(tmp_path, data):
+    """A ``train:`` file of one person's faces: the methods that learn from the train part
+    would choose τ or train on it with nothing to tell apart."""
+    features, labels = data[0], data[1]
+    person = labels == labels[labels >= 0][0]  # negative labels: unknown identities
+    np.savez(tmp_path / "one.npz", X=features[person], y=labels[person])
+    np.savez(tmp_path / "all.npz", X=features, y=labels)
+    dataset = {"input": {"path": str(tmp_path / "all.npz"), "labels_key": "y"},
+               "train": {"path": str(tmp_path / "one.npz"), "labels_key": "y"}}
+    with pytest.raises(IngestError, match=r"one\.npz: the train part holds 1 identity; "):
+        ingest.load_part(dataset, "train")
+    assert ingest.load_part(dataset, "test")[0].shape == features.shape
+
+
 def test_split_by_identity_edges():
     train, test = ingest.split_by_identity(np.array([4, 4, 9]), 0.01, seed=0)
     assert train.size and test.size  # at least one identity on each side

@@ -158,3 +158,21 @@ def test_choose_takes_the_best_mean_and_the_first_on_a_tie():
     assert auto.choose({"x": [0.4], "y": [0.8]}, 1)[0] == "y"
     with pytest.raises(ValueError, match="no candidate"):
         auto.choose({}, 1)
+
+
+def test_too_few_identities_left_to_fit_the_candidates_on_are_refused_by_name():
+    """Two people: holding out 0.3 of them leaves one to fit the candidates on, which each
+    candidate refused in its own words (a message about knn_threshold for a call to
+    auto); auto says what it holds out and what to change."""
+    import facecluster
+
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1], 30)
+    x = np.eye(8)[labels] * 3 + 0.3 * rng.normal(size=(60, 8))
+    x = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+    model = facecluster.model("auto", candidates=[{"method": "knn_threshold",
+                                                   "threshold": "auto"}])
+    with pytest.raises(ValueError, match=r"auto holds out 0.3 of the 2 identities and fits "
+                                         r"its candidates on the rest, 1: .*smaller "
+                                         r"validation.fraction"):
+        model.fit(x, labels)

@@ -197,7 +197,8 @@ class ClusterModel:
     settings (``core.knn.PARAMS``).  Features are float32 arrays of shape (n_faces, D) with
     unit-length rows (``core.ingest.normalise`` makes them).  ``predict`` returns int32
     cluster labels of shape (n_faces,), numbered by each cluster's first face.
-    A method without training keeps ``fit`` as it is: it only records the settings.
+    A method without training keeps ``fit`` as it is: it checks the faces and keeps D,
+    and warns that the labels go unused.
     ``fit`` and ``predict`` leave torch's process-wide state (random generators,
     deterministic kernels, thread count) as they found it (``core.device.torch_state_kept``).
     """
@@ -223,11 +224,16 @@ class ClusterModel:
     def fit(self, features: np.ndarray, labels: np.ndarray) -> "ClusterModel":
         """Learn from labeled faces: (n, D) unit rows and (n,) integer identity labels.
         Raises ValueError on bad features (not 2-D, not finite, rows not unit length:
-        ``core.ingest.normalise_rows`` makes them) or labels of another length or not
-        integers; logs a ``shared_component`` finding (``core.health``) as a WARNING.  The
+        ``core.ingest.normalise_rows`` makes them), labels of another length or not
+        integers, or, for settings that learn from labels, labels of fewer than two
+        identities (a threshold or a model learns where different people part; one
+        person's faces cannot show it).  Logs a ``shared_component`` finding
+        (``core.health``) as a WARNING, and a WARNING when these settings learn nothing
+        from labels (a method without training; a setting fixed instead of ``auto``).  The
         model keeps D (``dim``): ``predict`` refuses faces of another dimension."""
         from .device import torch_state_kept
         from .health import shared_component
+        from .progress import log
 
         _check_features(features, "features")
         labels = np.asarray(labels)
@@ -235,6 +241,15 @@ class ClusterModel:
             raise ValueError(f"labels have shape {labels.shape}; expected ({features.shape[0]},)")
         if labels.dtype.kind not in "iu":
             raise ValueError(f"labels must be integer identity numbers, got dtype {labels.dtype}")
+        if not self.method.needs_labels(self.params):
+            log.warning("%s with these settings learns nothing from labels: fit only checks "
+                        "the faces and keeps D (`facecluster params %s` says which settings "
+                        "take 'auto', chosen on the labels)", self.method.name,
+                        self.method.name)
+        elif np.unique(labels).size < 2:
+            raise ValueError(f"{self.method.name} learns from labels of at least two "
+                             f"identities; these {labels.size} faces hold "
+                             f"{np.unique(labels).size}")
         shared_component(features, "training features")
         with torch_state_kept():
             self._fit(np.ascontiguousarray(features, dtype=np.float32), labels)

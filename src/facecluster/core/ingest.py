@@ -719,6 +719,11 @@ def load_part(dataset: dict, part: str) -> tuple[np.ndarray, np.ndarray | None,
                                        "identities_before": int(c_before)}
         log.info("train subsample: kept %d of %d items (%d of %d identities)", keep.size,
                  n_before, np.unique(labels).size, c_before)
+    if part == "train" and np.unique(labels).size < 2:
+        count = np.unique(labels).size
+        raise IngestError(f"{manifest['source']}: the train part holds {count} "
+                          f"identit{'y' if count == 1 else 'ies'}; the methods that learn "
+                          f"from it need faces of at least two people")
     manifest.update(n=int(features.shape[0]), dim=int(features.shape[1]), part=part,
                     has_labels=labels is not None, has_ids=ids is not None,
                     n_classes=int(np.unique(labels).size) if labels is not None else None)

@@ -31,6 +31,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from ..core import io
 from ..core.contract import ClusterModel, Method, Outcome, Stage, StageJob
 from ..core.params import Param, Params, integer, nullable, number
@@ -266,12 +268,19 @@ class Model(ClusterModel):
 
     After ``fit``: ``choice_`` (its name), ``validation_folds_`` (per candidate, the mean
     of F_P and F_B on each fold, read at that size when it is), ``why_``.  Raises
-    ValueError when the faces hold fewer than two identities (nothing to hold out)."""
+    ValueError when the faces hold fewer than two identities (nothing to hold out), or when
+    the identities left after holding some out are fewer than two (nothing to learn from)."""
 
     def _candidate_model(self, candidate: dict) -> ClusterModel:
         from .. import registry
 
         return registry.get(candidate["method"]).model(knn=self.knn, **_settings(candidate))
+
+    def _fitted(self, candidate: dict, features, labels) -> ClusterModel:
+        """The candidate fitted on these faces; one whose settings learn nothing from
+        labels (fitted as it is made) is taken as it is."""
+        model = self._candidate_model(candidate)
+        return model if model.fitted else model.fit(features, labels)
 
     def _fit(self, features, labels):
         from ..core.health import quiet
@@ -287,11 +296,17 @@ class Model(ClusterModel):
         per_fold: dict[str, list[float]] = {name: [] for name, _ in candidates}
         for fold in range(int(v["folds"])):
             rest, held = split_by_identity(labels, 1.0 - v["fraction"], v["seed"] + fold)
+            if np.unique(labels[rest]).size < 2:
+                raise ValueError(
+                    f"auto holds out {v['fraction']} of the {np.unique(labels).size} "
+                    f"identities and fits its candidates on the rest, "
+                    f"{np.unique(labels[rest]).size}: they learn from at least two (give "
+                    f"faces of more people, or a smaller validation.fraction)")
             parts = [held[share_of_identities(labels[held], SIZE_SHARE, d)]
                      for d in range(draws)]
             for name, candidate in candidates:
                 with quiet():  # findings on held-out parts, not on the faces clustered
-                    model = self._candidate_model(candidate).fit(features[rest], labels[rest])
+                    model = self._fitted(candidate, features[rest], labels[rest])
                     full, *smaller = (evaluate(labels[p], model.predict(features[p],
                                                                         threads=threads))
                                       for p in [held, *parts])
@@ -305,8 +320,7 @@ class Model(ClusterModel):
         self.validation_folds_ = per_fold
         log.info("auto %s", self.why_)
         with quiet("shared_component"):  # fit checked these faces already
-            self.chosen_model_ = self._candidate_model(dict(candidates)[self.choice_]).fit(
-                features, labels)
+            self.chosen_model_ = self._fitted(dict(candidates)[self.choice_], features, labels)
 
     def _predict(self, features, threads):
         from ..core.health import quiet
