@@ -77,6 +77,39 @@ def test_torch_state_kept_restores_what_a_training_changes():
         torch.set_num_threads(threads)
 
 
+def test_a_model_without_torch_does_not_import_it_and_one_that_imports_it_leaves_it_plain():
+    """In a fresh interpreter: clustering with a method that never uses torch imported it
+    (1.5 s of a 3 s first call here, a few hundred MB) only to save and restore its state;
+    now it is not imported.  A model that imports torch itself leaves it as a plain import
+    would: not on the model's seed, deterministic kernels off, torch's own thread count
+    (OMP_NUM_THREADS=1 here)."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent("""
+        import sys
+        import numpy as np
+        import facecluster
+        from facecluster.core.device import seed_torch, torch_state_kept, torch_threads
+        x = np.random.default_rng(0).normal(size=(200, 16)).astype(np.float32)
+        facecluster.cluster(x, method="knn_threshold")
+        print("imported", "torch" in sys.modules)
+        with torch_state_kept():
+            import torch
+            seed_torch(7)
+            torch_threads(2)
+        print("seed", torch.initial_seed(), "deterministic",
+              torch.are_deterministic_algorithms_enabled(), "threads", torch.get_num_threads())
+    """)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         env=env, check=True).stdout.split()
+    assert out[:2] == ["imported", "False"], out
+    assert out[2] == "seed" and int(out[3]) != 7, out
+    assert out[4:] == ["deterministic", "False", "threads", "1"], out
+
+
 def test_a_model_leaves_the_callers_torch_state_as_it_found_it():
     """``fit`` trains with seed_torch, a process-wide setting: a caller's draws after
     fitting were the model's seed's and its kernels deterministic.  A model now leaves

@@ -21,10 +21,17 @@ def pick_device(device: str = "auto") -> "torch.device":  # noqa: F821
     return torch.device(device)
 
 
+# torch's own thread count, read before this module first changes it: what a model that
+# imported torch leaves (torch_state_kept).
+_THREADS_OF_TORCH: list[int] = []
+
+
 def torch_threads(threads: int) -> None:
     """Let torch's CPU kernels use ``threads`` threads (at least one): a stage's share."""
     import torch
 
+    if not _THREADS_OF_TORCH:
+        _THREADS_OF_TORCH.append(torch.get_num_threads())
     torch.set_num_threads(max(1, int(threads)))
 
 
@@ -58,10 +65,24 @@ def torch_state_kept() -> Iterator[None]:
     generators, the deterministic-kernels switch (``seed_torch`` sets both) and the CPU
     thread count (``torch_threads``).  ``ClusterModel.fit`` and ``predict`` train and infer
     inside it, so that a caller's own torch work is not reseeded, made deterministic or
-    given another thread count by a model.  torch is imported on entry (about a second,
-    once), so that a model that imports it first leaves it as a plain import would.  A
-    CUDA generator not yet made on entry is seeded on exit as the caller's CPU generator
-    was (``initial_seed``), as torch's lazy seeding would have."""
+    given another thread count by a model.  A CUDA generator not yet made on entry is
+    seeded on exit as the caller's CPU generator was (``initial_seed``), as torch's lazy
+    seeding would have.
+
+    torch not imported on entry is not imported (a method without torch costs no second
+    and no few hundred MB for it); if the model imports it, it is left
+    as a plain import leaves it: generators on a fresh random seed (``torch.seed``, as
+    torch seeds itself on import), the deterministic kernels off, torch's own thread
+    count."""
+    import sys
+
+    if "torch" not in sys.modules:
+        try:
+            yield
+        finally:
+            if "torch" in sys.modules:
+                _as_imported(sys.modules["torch"])
+        return
     import torch
 
     cpu = torch.random.get_rng_state()
@@ -79,3 +100,11 @@ def torch_state_kept() -> Iterator[None]:
             torch.cuda.manual_seed_all(torch.initial_seed())
         torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
         torch.set_num_threads(threads)
+
+
+def _as_imported(torch) -> None:
+    """torch's process-wide state as a plain ``import torch`` leaves it."""
+    torch.seed()  # CPU and CUDA, from a non-deterministic seed
+    torch.use_deterministic_algorithms(False)
+    if _THREADS_OF_TORCH:
+        torch.set_num_threads(_THREADS_OF_TORCH[0])
