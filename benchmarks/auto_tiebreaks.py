@@ -17,6 +17,9 @@ by
   clusters of the test part agree best (mean of F_P and F_B, one clustering scored against
   the other) with every other candidate's: a tie-break that reads the test part's clusters
   but no test label;
+- ``mean-K-draws``: the rule in use on the first K draws only, for each K of 1 and 3 below
+  the draws stored (draw f holds out the identities of ``validation.seed`` + f, so the first
+  K draws are what ``validation.folds: K`` would have drawn);
 
 and scores each choice by the candidate's own result on the test part (points of the mean of
 F_P and F_B below the best candidate's; reads the test labels, a diagnostic).  Prints each
@@ -41,6 +44,7 @@ from facecluster.core.metrics import evaluate as score_against
 from facecluster.methods.auto import choose
 
 BANDS = (0.5, 1.0, 2.0)
+DRAWS = (1, 3)  # mean-K-draws
 
 
 def by_draws(folds: dict[str, list[float]], statistic) -> str:
@@ -76,8 +80,7 @@ def by_consensus(folds: dict[str, list[float]], agreement: dict, band: float) ->
 def main(argv=None) -> int:
     args, plan = evaluate.matrix_arguments(__doc__, argv)
     results = evaluate.collect(plan)
-    rules = ["mean", "median", "min", "mean-sd", "rank"] + [f"consensus-{b:g}" for b in BANDS]
-    gaps: dict[str, list[float]] = {r: [] for r in rules}
+    gaps: dict[str, list[float]] = {}
     for dataset, row in results.items():
         for experiment in args.experiments:
             if experiment not in row:
@@ -102,6 +105,9 @@ def main(argv=None) -> int:
                                          - (statistics.stdev(v) if len(v) > 1 else 0.0)),
                      "rank": by_rank(folds)}
             picks.update({f"consensus-{b:g}": by_consensus(folds, agreement, b) for b in BANDS})
+            draws = len(next(iter(stored.values())))
+            picks.update({f"mean-{k}-draws": choose({c: v[:k] for c, v in stored.items()}, k)[0]
+                          for k in DRAWS if k < draws})
             chosen = (attrs.get("chosen") or {}).get("choice")
             if picks["mean"] != chosen:
                 print(f"{dataset} {experiment}: the stored choice is {chosen}, the stored "
@@ -109,7 +115,7 @@ def main(argv=None) -> int:
             best = max(test.values())
             cells = []
             for rule, pick in picks.items():
-                gaps[rule].append(test[pick] - best)
+                gaps.setdefault(rule, []).append(test[pick] - best)
                 cells.append(f"{rule} {pick} {test[pick] - best:+.1f}")
             print(f"{dataset} {experiment} (test: " + ", ".join(
                 f"{c} {v:.1f}" for c, v in sorted(test.items(), key=lambda e: -e[1]))
